@@ -1,0 +1,121 @@
+"""The masked autoencoder: encoder on visible tokens, light decoder, pixel loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from timm.layers import trunc_normal_
+from torch import nn
+
+from ..masking import Mask, RandomMasking, TubeMasking
+from .decoder import MAEDecoder
+from .patchify import normalize_patches, patchify
+from .pos_embed import sinusoid_table
+from .vit import VisionTransformer3D
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class MAEOutput:
+    """loss: scalar mean squared error over the masked tokens only.
+    pred: [B, n_masked, tubelet * patch**2 * C] predictions for the masked tokens,
+          in the order of the True entries of ``mask``.
+    mask: the :class:`~video_mae.masking.Mask` that was used."""
+
+    loss: torch.Tensor
+    pred: torch.Tensor
+    mask: Mask
+
+
+class MaskedAutoencoder(nn.Module):
+    """VideoMAE pretraining model.
+
+    The encoder embeds every tubelet but runs its blocks on the visible tokens
+    only. The decoder receives the visible tokens (projected to its width) plus
+    one shared mask token per hidden position, each with the decoder's fixed
+    positional table, and predicts the pixels of the hidden tubelets. With
+    ``norm_pix_loss`` the target is each tubelet's pixels standardised per
+    channel (VideoMAE's default); otherwise the raw pixels in [0, 1].
+
+    The model takes clips normalised with ``pixel_mean`` / ``pixel_std`` (what
+    the data transforms produce) and undoes that to build the targets.
+    """
+
+    def __init__(
+        self,
+        encoder: VisionTransformer3D,
+        masking: TubeMasking | RandomMasking,
+        decoder_dim: int = 384,
+        decoder_depth: int = 4,
+        decoder_num_heads: int = 6,
+        norm_pix_loss: bool = True,
+        pixel_mean: tuple[float, ...] = IMAGENET_MEAN,
+        pixel_std: tuple[float, ...] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.masking = masking
+        self.norm_pix_loss = norm_pix_loss
+        in_chans = encoder.in_chans
+        if len(pixel_mean) != in_chans or len(pixel_std) != in_chans:
+            raise ValueError(f"pixel_mean and pixel_std need {in_chans} values each, got {pixel_mean} and {pixel_std}")
+        self.encoder_to_decoder = nn.Linear(encoder.embed_dim, decoder_dim, bias=False)
+        nn.init.xavier_uniform_(self.encoder_to_decoder.weight)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
+        trunc_normal_(self.mask_token, std=0.02)
+        self.register_buffer("decoder_pos_embed", sinusoid_table(encoder.num_patches, decoder_dim)[None], persistent=False)
+        self.decoder = MAEDecoder(
+            embed_dim=decoder_dim,
+            depth=decoder_depth,
+            num_heads=decoder_num_heads,
+            out_dim=encoder.tubelet_size * encoder.patch_size**2 * in_chans,
+            norm_eps=encoder.norm.eps,
+            grad_checkpointing=encoder.grad_checkpointing,
+        )
+        shape = (1, in_chans, 1, 1, 1)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(shape), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(shape), persistent=False)
+
+    def make_mask(self, batch_size: int, device: torch.device, generator: torch.Generator | None = None) -> Mask:
+        return self.masking(batch_size, self.encoder.grid, device=device, generator=generator)
+
+    def forward_decoder(self, latent: torch.Tensor, mask: Mask) -> torch.Tensor:
+        x_vis = self.encoder_to_decoder(latent)
+        batch, _, dim = x_vis.shape
+        pos = self.decoder_pos_embed.to(x_vis.dtype).expand(batch, -1, -1)
+        pos_vis = torch.gather(pos, 1, mask.ids_keep.unsqueeze(-1).expand(-1, -1, dim))
+        pos_mask = torch.gather(pos, 1, mask.ids_mask.unsqueeze(-1).expand(-1, -1, dim))
+        x = torch.cat([x_vis + pos_vis, self.mask_token.to(x_vis.dtype) + pos_mask], dim=1)
+        return self.decoder(x, pos_mask.shape[1])
+
+    def pixel_patches(self, video: torch.Tensor) -> torch.Tensor:
+        """[B, N, tubelet * patch**2, C] un-normalised (0..1) pixels, normalised per
+        tubelet when ``norm_pix_loss``; float32 whatever the autocast state."""
+        with torch.autocast(device_type=video.device.type, enabled=False):
+            pixels = video.float() * self.pixel_std + self.pixel_mean
+            patches = patchify(pixels, self.encoder.tubelet_size, self.encoder.patch_size)
+            return normalize_patches(patches) if self.norm_pix_loss else patches
+
+    def targets(self, video: torch.Tensor, mask: Mask) -> torch.Tensor:
+        """[B, n_masked, tubelet * patch**2 * C] targets of the masked tokens."""
+        patches = self.pixel_patches(video).flatten(2)
+        return torch.gather(patches, 1, mask.ids_mask.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+
+    def forward(
+        self,
+        video: torch.Tensor,
+        mask: Mask | None = None,
+        generator: torch.Generator | None = None,
+    ) -> MAEOutput:
+        """video: [B, C, T, H, W] normalised clips. Draws a mask (on the video's
+        device, from ``generator``) unless one is given."""
+        if mask is None:
+            mask = self.make_mask(video.shape[0], video.device, generator)
+        latent = self.encoder.forward_features(video, mask.ids_keep)
+        pred = self.forward_decoder(latent, mask)
+        loss = F.mse_loss(pred.float(), self.targets(video, mask))
+        return MAEOutput(loss=loss, pred=pred, mask=mask)

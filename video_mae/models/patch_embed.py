@@ -1,0 +1,45 @@
+"""Tubelet embedding: a clip becomes a sequence of space-time tokens."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PatchEmbed3D(nn.Module):
+    """Cuts a clip [B, C, T, H, W] into tubelets of ``tubelet_size`` frames by
+    ``patch_size`` x ``patch_size`` pixels and projects each one to a token.
+
+    Tokens come out in (t, h, w) order, time slowest, which is the order the
+    fixed positional table and the masks index.
+    """
+
+    def __init__(
+        self,
+        img_size: int,
+        patch_size: int,
+        num_frames: int,
+        tubelet_size: int,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+    ) -> None:
+        super().__init__()
+        if img_size % patch_size:
+            raise ValueError(f"img_size={img_size} is not a multiple of patch_size={patch_size}")
+        if num_frames % tubelet_size:
+            raise ValueError(f"num_frames={num_frames} is not a multiple of tubelet_size={tubelet_size}")
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.num_frames = num_frames
+        self.tubelet_size = tubelet_size
+        self.in_chans = in_chans
+        self.grid = (num_frames // tubelet_size, img_size // patch_size, img_size // patch_size)
+        self.num_patches = self.grid[0] * self.grid[1] * self.grid[2]
+        kernel = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = (self.in_chans, self.num_frames, self.img_size, self.img_size)
+        if tuple(x.shape[1:]) != expected:
+            raise ValueError(f"expected clips of shape [B, C, T, H, W] = [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
+        return self.proj(x).flatten(2).transpose(1, 2)

@@ -1,0 +1,96 @@
+"""The video encoder: a ViT over tubelet tokens with joint space-time attention."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import Block, init_vit_weights, run_blocks
+from .patch_embed import PatchEmbed3D
+from .pos_embed import sinusoid_table
+
+
+class VisionTransformer3D(nn.Module):
+    """ViT encoder for clips [B, C, T, H, W].
+
+    ``forward_features(x, ids_keep)`` embeds every tubelet, adds the fixed
+    positional table, keeps only the tokens listed in ``ids_keep`` (the visible
+    ones during MAE pretraining, so the encoder never spends compute on masked
+    tokens) and returns the final-norm tokens [B, n_kept, embed_dim].
+    """
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        layer_scale_init: float | None = None,
+        norm_eps: float = 1e-6,
+        grad_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.grad_checkpointing = grad_checkpointing
+        self.patch_embed = PatchEmbed3D(img_size, patch_size, num_frames, tubelet_size, in_chans, embed_dim)
+        # Fixed, so not a parameter and not saved: it is a function of the grid.
+        self.register_buffer("pos_embed", sinusoid_table(self.patch_embed.num_patches, embed_dim)[None], persistent=False)
+        # Stochastic depth grows linearly with depth, as in VideoMAE and timm.
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList(
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                drop=drop_rate,
+                attn_drop=attn_drop_rate,
+                drop_path=rate,
+                layer_scale_init=layer_scale_init,
+                norm_eps=norm_eps,
+            )
+            for rate in rates
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        self.apply(init_vit_weights)
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """Token grid (time slots, rows, columns)."""
+        return self.patch_embed.grid
+
+    @property
+    def num_patches(self) -> int:
+        return self.patch_embed.num_patches
+
+    @property
+    def tubelet_size(self) -> int:
+        return self.patch_embed.tubelet_size
+
+    @property
+    def patch_size(self) -> int:
+        return self.patch_embed.patch_size
+
+    @property
+    def in_chans(self) -> int:
+        return self.patch_embed.in_chans
+
+    def forward_features(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.patch_embed(x)
+        x = x + self.pos_embed.to(x.dtype)
+        if ids_keep is not None:
+            x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        x = run_blocks(self.blocks, x, self.grad_checkpointing and self.training)
+        return self.norm(x)
+
+    def forward(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_features(x, ids_keep)
