@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from conftest import indexed_frames, read_code
+from video_mae.data.encode import write_mp4
+from video_mae.data.readers import DecordVideo, PyAVVideo, VideoReadError, decord_available, open_video, resolve_backend
+
+BACKENDS = ["pyav"] + (["decord"] if decord_available() else [])
+INDEX_SETS = [[0, 1, 2, 3], [5, 9, 13, 17, 21], [59], [40, 12, 12, 3], list(range(0, 60, 4)), [58, 59]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reader_returns_the_requested_frames(indexed_video, backend):
+    path, count = indexed_video
+    with open_video(str(path), backend) as video:
+        assert video.info.num_frames == count
+        assert video.info.fps == pytest.approx(25.0)
+        for indices in INDEX_SETS:
+            frames = video.get_frames(indices)
+            assert frames.dtype == np.uint8 and frames.shape == (len(indices), 48, 64, 3)
+            assert [read_code(f) for f in frames] == indices
+
+
+@pytest.mark.skipif(not decord_available(), reason="decord is not installed on this platform")
+def test_decord_and_pyav_agree(indexed_video):
+    path, _ = indexed_video
+    original = indexed_frames(60)
+    with DecordVideo(str(path)) as d, PyAVVideo(str(path)) as p:
+        for indices in INDEX_SETS:
+            a, b = d.get_frames(indices), p.get_frames(indices)
+            # Same frames, same colour conversion (both use FFmpeg's): at most a rounding step apart.
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+            # And close to what was encoded (lossy H.264 with 4:2:0 chroma on saturated 8-px blocks).
+            assert np.abs(a.astype(float) - original[indices]).mean() < 8
+            assert [read_code(f) for f in a] == indices
+
+
+def test_reads_after_a_backward_jump(indexed_video):
+    path, _ = indexed_video
+    with PyAVVideo(str(path)) as video:
+        assert read_code(video.get_frames([50])[0]) == 50
+        assert read_code(video.get_frames([2])[0]) == 2
+
+
+def audio_only(path):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_files_fail_with_a_reason(tmp_path, indexed_video, backend):
+    good = indexed_video[0].read_bytes()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "truncated.mp4").write_bytes(good[: len(good) // 3])
+    (tmp_path / "text.mp4").write_bytes(b"this is not a video\n" * 50)
+    audio_only(tmp_path / "audio.m4a")
+    expected = {
+        "missing.mp4": "missing: file not found",
+        "empty.mp4": "empty file (0 bytes)",
+        "truncated.mp4": "cannot open",
+        "text.mp4": "cannot open",
+        "audio.m4a": "no video stream" if backend == "pyav" else "cannot open",
+    }
+    for name, reason in expected.items():
+        with pytest.raises(VideoReadError) as info:
+            with open_video(str(tmp_path / name), backend) as video:
+                video.get_frames([0])
+        assert info.value.reason.startswith(reason), (name, info.value.reason)
+        assert info.value.path == str(tmp_path / name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_index_out_of_range(indexed_video, backend):
+    with open_video(str(indexed_video[0]), backend) as video:
+        with pytest.raises(VideoReadError, match="frame index 60 out of range for 60 frames"):
+            video.get_frames([3, 60])
+
+
+def test_odd_sized_frames_are_rejected_before_encoding(tmp_path):
+    with pytest.raises(ValueError, match="even height and width"):
+        write_mp4(tmp_path / "x.mp4", np.zeros((2, 15, 16, 3), np.uint8))
+
+
+def test_backend_names():
+    assert resolve_backend("pyav") == "pyav"
+    assert resolve_backend("auto") in ("decord", "pyav")
+    with pytest.raises(ValueError, match="data.reader must be one of"):
+        resolve_backend("opencv")

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from video_mae.data.sampling import ClipSampler
+
+
+def test_full_stride_when_the_video_is_long_enough():
+    sampler = ClipSampler(num_frames=16, sampling_rate=4)
+    assert sampler.span == 61
+    clip = sampler.clip_at(10, available=100)
+    assert clip.tolist() == list(range(10, 71, 4))
+
+
+def test_short_video_shrinks_the_stride():
+    sampler = ClipSampler(num_frames=16, sampling_rate=4)
+    # 40 frames: stride (40 - 1) // 15 = 2, covering 31 frames.
+    assert sampler.stride_for(40) == 2
+    clips = sampler.uniform_clips(40, 3)
+    assert [c.tolist()[:3] for c in clips] == [[0, 2, 4], [4, 6, 8], [9, 11, 13]]
+    assert all(c[-1] <= 39 for c in clips)
+
+
+def test_very_short_video_repeats_frames_in_order():
+    sampler = ClipSampler(num_frames=8, sampling_rate=4)
+    clip = sampler.uniform_clips(3, 1)[0]
+    assert clip.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_random_clips_stay_inside_the_video_and_follow_the_seed():
+    sampler = ClipSampler(num_frames=8, sampling_rate=2)
+    a = sampler.random_clips(50, 20, np.random.default_rng(1))
+    b = sampler.random_clips(50, 20, np.random.default_rng(1))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(c.min() >= 0 and c.max() < 50 and np.all(np.diff(c) == 2) for c in a)
+    assert len({int(c[0]) for c in a}) > 5
+
+
+def test_uniform_clips_cover_start_and_end():
+    clips = ClipSampler(num_frames=4, sampling_rate=2).uniform_clips(30, 5)
+    assert clips[0][0] == 0 and clips[-1][-1] == 29
+
+
+@pytest.mark.parametrize("kwargs", [{"num_frames": 0, "sampling_rate": 1}, {"num_frames": 4, "sampling_rate": 0}])
+def test_invalid_settings(kwargs):
+    with pytest.raises(ValueError, match="data."):
+        ClipSampler(**kwargs)
+
+
+def test_no_frames_is_an_error():
+    with pytest.raises(ValueError, match="no frames"):
+        ClipSampler(4, 2).uniform_clips(0, 1)

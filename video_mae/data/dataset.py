@@ -1,0 +1,151 @@
+"""Dataset of clips from a data list, with bounded replacement of broken videos.
+
+Each item decodes one video once and cuts ``clips_per_video`` clips from it
+(repeated sampling: decoding costs more than the model step, so one decode
+feeds several clips). A video that cannot be read is written to the bad-video
+log with its reason; in training it is replaced by another, randomly chosen
+video at most ``max_retries`` times, after which the error is raised. In
+evaluation nothing is ever replaced: the error is raised at once.
+
+All randomness of an item comes from ``(seed, epoch, index, attempt)``, so the
+same epoch yields the same clips whatever the number of workers and after a resume.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .lists import VideoRecord
+from .readers import VideoReadError, open_video
+from .sampling import ClipSampler
+from .transforms import EvalClipTransform, TrainClipTransform
+
+
+class BadVideoLog:
+    """Appends ``path<TAB>reason`` lines to a file (``bad_videos.txt``).
+
+    Each line is one ``write`` on a file opened with O_APPEND, so lines from
+    several DataLoader worker processes do not interleave.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+
+    def record(self, video: str, reason: str) -> None:
+        if self.path is None:
+            return
+        line = f"{video}\t{reason}\n".encode("utf-8", errors="replace")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+class TooManyBadVideos(RuntimeError):
+    """Training hit ``max_retries`` unreadable videos in a row for one item."""
+
+
+class VideoClipDataset(Dataset):
+    """Items are dicts:
+
+    video: float [clips_per_video, C, T, H, W]
+    label: int (the record's label)
+    row: int (the record's row in its data list)
+    replaced: int (how many unreadable videos were skipped to produce this item)
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        sampler: ClipSampler,
+        transform: TrainClipTransform | EvalClipTransform,
+        train: bool,
+        backend: str = "auto",
+        clips_per_video: int = 1,
+        max_retries: int = 10,
+        seed: int = 0,
+        bad_videos: BadVideoLog | None = None,
+    ) -> None:
+        if not records:
+            raise ValueError("the dataset has no videos")
+        if clips_per_video < 1:
+            raise ValueError(f"data.clips_per_video must be at least 1, got {clips_per_video}")
+        if max_retries < 0:
+            raise ValueError(f"data.max_retries must be >= 0, got {max_retries}")
+        self.records = list(records)
+        self.sampler = sampler
+        self.transform = transform
+        self.train = train
+        self.backend = backend
+        self.clips_per_video = clips_per_video
+        self.max_retries = max_retries
+        self.seed = seed
+        self.bad_videos = bad_videos or BadVideoLog(None)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Call before creating the epoch's DataLoader iterator (workers copy the dataset then)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        attempt, current = 0, index
+        while True:
+            record = self.records[current]
+            rng = np.random.default_rng([self.seed, self.epoch, index, attempt])
+            try:
+                clips = self.load_clips(record, rng)
+            except VideoReadError as err:
+                self.bad_videos.record(err.path, err.reason)
+                if not self.train:
+                    raise
+                if attempt >= self.max_retries:
+                    raise TooManyBadVideos(
+                        f"{attempt + 1} unreadable videos in a row while loading item {index} "
+                        f"(data.max_retries={self.max_retries}); last: {err}"
+                    ) from None
+                attempt += 1
+                current = int(rng.integers(len(self.records)))
+                continue
+            return {"video": clips, "label": record.label, "row": record.row, "replaced": attempt}
+
+    def frame_range(self, record: VideoRecord, num_frames: int, fps: float) -> tuple[int, int]:
+        """[first, stop) frames of the record's segment (the whole video without start/end)."""
+        if record.start is None and record.end is None:
+            return 0, num_frames
+        if fps <= 0:
+            raise VideoReadError(record.path, "start/end given but the frame rate is unknown")
+        first = int(record.start * fps) if record.start is not None else 0
+        stop = min(num_frames, math.ceil(record.end * fps)) if record.end is not None else num_frames
+        if first >= stop:
+            raise VideoReadError(record.path, f"segment {record.start}-{record.end}s holds no frames ({num_frames} at {fps:g} fps)")
+        return first, stop
+
+    def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
+        """Decodes the record once and returns its clips, float [k, C, T, H, W]."""
+        with open_video(record.path, self.backend) as video:
+            first, stop = self.frame_range(record, video.info.num_frames, video.info.fps)
+            available = stop - first
+            if self.train:
+                clips = self.sampler.random_clips(available, self.clips_per_video, rng)
+            else:
+                clips = self.sampler.uniform_clips(available, self.clips_per_video)
+            # One decode for the union of all clips' frames.
+            wanted = np.unique(np.concatenate(clips)) + first
+            frames = video.get_frames(wanted.tolist())
+        position = {int(frame): i for i, frame in enumerate(wanted)}
+        out = []
+        for clip in clips:
+            take = [position[int(frame) + first] for frame in clip]
+            out.append(self.transform(frames[take], rng))
+        return torch.stack(out)

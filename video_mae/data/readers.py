@@ -1,0 +1,234 @@
+"""Video readers: frames by index as uint8 [T, H, W, 3] RGB, from decord or PyAV.
+
+Both readers index frames the same way, by their order of presentation time
+(frame 0 is the earliest), so the same indices give the same frames whichever
+reader is used. Every failure is a :class:`VideoReadError` carrying the path and
+a short reason ("missing", "empty file", "cannot open: ...", ...), which the
+dataset writes to ``bad_videos.txt``.
+
+decord is fast but unmaintained and has no wheels for some platforms, so it is
+imported lazily and ``backend="auto"`` falls back to PyAV when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+BACKENDS = ("auto", "decord", "pyav")
+
+
+class VideoReadError(RuntimeError):
+    """A video could not be read. ``reason`` is short and stable enough to count."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    num_frames: int
+    fps: float
+
+
+def _check_file(path: str) -> None:
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise VideoReadError(path, "missing: file not found") from None
+    except OSError as err:
+        raise VideoReadError(path, f"cannot stat: {err.strerror}") from None
+    if size == 0:
+        raise VideoReadError(path, "empty file (0 bytes)")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
+
+
+def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[int]:
+    wanted = [int(i) for i in indices]
+    bad = [i for i in wanted if not 0 <= i < num_frames]
+    if bad:
+        raise VideoReadError(path, f"frame index {bad[0]} out of range for {num_frames} frames")
+    return wanted
+
+
+class DecordVideo:
+    """One open video read with decord (``num_threads=1``: parallelism comes from
+    DataLoader workers, and decord's own threads are a known source of hangs)."""
+
+    def __init__(self, path: str, num_threads: int = 1) -> None:
+        import decord  # lazy: optional on platforms without wheels
+
+        _check_file(path)
+        self.path = path
+        try:
+            self._reader = decord.VideoReader(path, num_threads=num_threads, ctx=decord.cpu(0))
+            num_frames = len(self._reader)
+            fps = float(self._reader.get_avg_fps())
+        except Exception as err:  # decord raises plain RuntimeError / DECORDError
+            raise VideoReadError(path, f"cannot open: {_first_line(err)}") from None
+        if num_frames < 1:
+            raise VideoReadError(path, "no frames")
+        self.info = VideoInfo(num_frames=num_frames, fps=fps)
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(self.path, indices, self.info.num_frames)
+        try:
+            frames = self._reader.get_batch(wanted).asnumpy()
+        except Exception as err:
+            raise VideoReadError(self.path, f"decode failed: {_first_line(err)}") from None
+        if frames.shape[0] != len(wanted):
+            raise VideoReadError(self.path, f"decode failed: got {frames.shape[0]} of {len(wanted)} frames")
+        return frames
+
+    def close(self) -> None:
+        self._reader = None
+
+    def __enter__(self) -> "DecordVideo":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PyAVVideo:
+    """One open video read with PyAV (FFmpeg).
+
+    On open, the packets of the video stream are read (not decoded) to list every
+    frame's presentation time; frame i is the i-th smallest. Reading then seeks to
+    the key frame before the first wanted frame and decodes forward to the last.
+    """
+
+    def __init__(self, path: str) -> None:
+        import av
+
+        _check_file(path)
+        self.path = path
+        try:
+            self._container = av.open(path)
+        except Exception as err:  # av.FFmpegError and OSError subclasses
+            raise VideoReadError(path, f"cannot open: {_first_line(err)}") from None
+        try:
+            if not self._container.streams.video:
+                raise VideoReadError(path, "no video stream")
+            self._stream = self._container.streams.video[0]
+            self._pts = self._frame_times()
+            rate = self._stream.average_rate or self._stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+        except VideoReadError:
+            self.close()
+            raise
+        except Exception as err:
+            self.close()
+            raise VideoReadError(path, f"cannot open: {_first_line(err)}") from None
+        self.info = VideoInfo(num_frames=len(self._pts), fps=fps)
+
+    def _frame_times(self) -> list[int]:
+        pts = [
+            packet.pts
+            for packet in self._container.demux(self._stream)
+            if packet.size > 0 and packet.pts is not None
+        ]
+        if not pts:
+            raise VideoReadError(self.path, "no frames")
+        pts.sort()
+        return pts
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(self.path, indices, self.info.num_frames)
+        needed = set(wanted)
+        found = self._decode(needed, seek_to=self._pts[min(needed)])
+        if len(found) < len(needed) and min(needed) > 0:
+            # A seek can land after the wanted key frame in badly muxed files;
+            # decoding from the first frame is slow but exact.
+            found.update(self._decode(needed - found.keys(), seek_to=self._pts[0]))
+        missing = sorted(needed - found.keys())
+        if missing:
+            raise VideoReadError(
+                self.path, f"decode failed: frame {missing[0]} of {self.info.num_frames} could not be decoded"
+            )
+        return np.stack([found[i] for i in wanted])
+
+    def _decode(self, needed: set[int], seek_to: int) -> dict[int, np.ndarray]:
+        index_of = {pts: i for i, pts in enumerate(self._pts)}
+        last = max(needed)
+        found: dict[int, np.ndarray] = {}
+        try:
+            # Seeks to the key frame at or before `seek_to`; earlier frames are skipped below.
+            self._container.seek(seek_to, stream=self._stream, backward=True, any_frame=False)
+            for frame in self._container.decode(self._stream):
+                index = index_of.get(frame.pts)
+                if index is None:
+                    continue
+                if index in needed:
+                    found[index] = frame.to_ndarray(format="rgb24")
+                if index >= last:
+                    break
+        except Exception as err:  # av.FFmpegError and friends
+            raise VideoReadError(self.path, f"decode failed: {_first_line(err)}") from None
+        return found
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+            self._container = None
+
+    def __enter__(self) -> "PyAVVideo":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def decord_available() -> bool:
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    """'auto' -> 'decord' where it is installed, else 'pyav'."""
+    if backend not in BACKENDS:
+        raise ValueError(f"data.reader must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        return "decord" if decord_available() else "pyav"
+    if backend == "decord" and not decord_available():
+        raise ValueError("data.reader=decord but decord is not installed on this platform; use data.reader=pyav")
+    return backend
+
+
+def open_video(path: str, backend: str = "auto") -> DecordVideo | PyAVVideo:
+    """Opens ``path`` with the given backend ('auto', 'decord' or 'pyav')."""
+    if resolve_backend(backend) == "decord":
+        return DecordVideo(path)
+    return PyAVVideo(path)
+
+
+def read_frames(path: str, indices: Sequence[int], backend: str = "auto") -> np.ndarray:
+    """Opens, reads ``indices`` (uint8 [T, H, W, 3]) and closes."""
+    with open_video(path, backend) as video:
+        return video.get_frames(indices)
+
+
+__all__ = [
+    "BACKENDS",
+    "DecordVideo",
+    "PyAVVideo",
+    "VideoInfo",
+    "VideoReadError",
+    "decord_available",
+    "open_video",
+    "read_frames",
+    "resolve_backend",
+]
