@@ -1,0 +1,1 @@
+"""Engine: optimisation, schedules, devices and the training loop (plain objects, no Hydra)."""

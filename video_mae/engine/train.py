@@ -1,0 +1,296 @@
+"""The training loop: steps, accumulation, mixed precision, clipping, schedule,
+non-finite handling, logging and checkpoints. No Hydra below this line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..logging import RunLogger
+from .device import autocast, make_grad_scaler
+from .schedule import WarmupCosineSchedule
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``train`` config section.
+
+    batch_size: videos per device per micro-batch (each gives data.clips_per_video clips).
+    accum_steps: micro-batches per optimizer step.
+    log_every: optimizer steps between log records.
+    save_every_steps: also write last.pt every this many optimizer steps (0: only at epoch ends).
+    save_every_epochs: keep checkpoints/epoch_NNNN.pt every this many epochs (0: never).
+    max_nonfinite_in_row: stop after this many consecutive skipped (non-finite) steps.
+    resume: continue from checkpoints/last.pt when the run directory has one.
+    """
+
+    epochs: int = 10
+    batch_size: int = 8
+    accum_steps: int = 1
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    log_every: int = 10
+    save_every_steps: int = 0
+    save_every_epochs: int = 0
+    max_nonfinite_in_row: int = 20
+    resume: bool = True
+    progress_bar: bool = True
+    tensorboard: bool = False
+    recon_every_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "accum_steps", "log_every", "max_nonfinite_in_row"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("save_every_steps", "save_every_epochs", "recon_every_epochs"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many optimizer steps in a row had a non-finite loss or gradient."""
+
+
+# (model, clips [B, C, T, H, W] on the device, labels [B] on the device, generator) -> scalar loss
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+# (epoch, start_batch) -> iterable of batches (dicts with "video", "label", "replaced")
+LoaderFactory = Callable[[int, int], Any]
+
+
+class Trainer:
+    """Runs epochs of optimizer steps and owns everything a resume needs.
+
+    The loss function gets a ``torch.Generator`` on the device (seeded from
+    ``settings.seed``) for its own randomness, such as masks; its state is saved
+    in checkpoints with the global RNG states, the optimizer, the scaler and the
+    position in the data, so a resumed run continues exactly where it stopped.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        schedule: WarmupCosineSchedule,
+        loss_fn: LossFn,
+        loaders: LoaderFactory,
+        micro_batches_per_epoch: int,
+        settings: TrainSettings,
+        device: torch.device,
+        precision: str,
+        clip_grad: float | None,
+        run_dir: Path,
+        logger: RunLogger,
+        config: dict,
+        on_epoch_end: Callable[[int], None] | None = None,
+    ) -> None:
+        if micro_batches_per_epoch % settings.accum_steps:
+            raise ValueError("micro_batches_per_epoch must be a multiple of train.accum_steps")
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.loss_fn = loss_fn
+        self.loaders = loaders
+        self.micro_batches_per_epoch = micro_batches_per_epoch
+        self.settings = settings
+        self.device = device
+        self.precision = precision
+        self.clip_grad = clip_grad
+        self.run_dir = Path(run_dir)
+        self.logger = logger
+        self.config = config
+        self.on_epoch_end = on_epoch_end
+        self.scaler = make_grad_scaler(device, precision)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(settings.seed)
+        # Position: completed epochs, micro-batches done in the current epoch, optimizer steps.
+        self.epoch = 0
+        self.batches_done = 0
+        self.step = 0
+        self.counters = {"nonfinite_skipped": 0, "bad_videos": 0}
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.settings.epochs
+
+    # --- checkpoints -------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": self.epoch,
+            "batches_done": self.batches_done,
+            "step": self.step,
+            "counters": dict(self.counters),
+            "rng": rng,
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+        self.batches_done = int(state["batches_done"])
+        self.step = int(state["step"])
+        self.counters.update(state.get("counters", {}))
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["generator"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def save(self) -> Path:
+        path = self.checkpoint_dir / "last.pt"
+        save_checkpoint(self.state_dict(), path)
+        return path
+
+    def resume(self, path: Path) -> None:
+        self.load_state_dict(load_checkpoint(path))
+        self.logger.log("resume", step=self.step, epoch=self.epoch, batches_done=self.batches_done, path=str(path))
+
+    # --- training ----------------------------------------------------------
+
+    def _set_lr(self) -> float:
+        lr = self.schedule(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        return lr
+
+    def _optimizer_step(self, step_loss: torch.Tensor) -> tuple[bool, torch.Tensor]:
+        """Clips, checks and applies the accumulated gradients. Returns (applied, grad norm)."""
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        max_norm = self.clip_grad if self.clip_grad is not None else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        checks = torch.isfinite(step_loss)
+        if self.scaler is None:
+            # With fp16 an overflowing gradient is normal and the scaler skips it itself.
+            checks = checks & torch.isfinite(grad_norm)
+        # CPU-GPU sync point, once per optimizer step: a non-finite step must be
+        # skipped before it reaches the weights.
+        applied = bool(checks.item())
+        if applied:
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+            else:
+                self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return applied, grad_norm
+
+    def fit(self) -> dict:
+        """Trains until ``settings.epochs``; returns a summary."""
+        settings = self.settings
+        accum = settings.accum_steps
+        self.model.train()
+        nonfinite_in_row = 0
+        window_loss = torch.zeros((), device=self.device)
+        window_steps, window_clips, window_start = 0, 0, time.perf_counter()
+        summary: dict[str, Any] = {"first_loss": None, "last_loss": None}
+        while not self.finished:
+            epoch = self.epoch
+            loader = self.loaders(epoch, self.batches_done)
+            bar = tqdm(
+                total=self.micro_batches_per_epoch,
+                initial=self.batches_done,
+                desc=f"epoch {epoch + 1}/{settings.epochs}",
+                disable=not settings.progress_bar,
+                dynamic_ncols=True,
+                leave=False,
+            )
+            step_loss = torch.zeros((), device=self.device)
+            batches = iter(loader)
+            while self.batches_done < self.micro_batches_per_epoch:
+                batch = next(batches)
+                clips = batch["video"].to(self.device, non_blocking=True).flatten(0, 1)
+                labels = batch["label"].to(self.device, non_blocking=True)
+                labels = labels.repeat_interleave(clips.shape[0] // labels.shape[0])
+                self.counters["bad_videos"] += int(batch["replaced"].sum())
+                if self.batches_done % accum == 0:
+                    lr = self._set_lr()
+                with autocast(self.device, self.precision):
+                    loss = self.loss_fn(self.model, clips, labels, self.generator)
+                step_loss += loss.detach().float() / accum
+                scaled = loss / accum
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                self.batches_done += 1
+                window_clips += clips.shape[0]
+                bar.update(1)
+                if self.batches_done % accum:
+                    continue
+
+                applied, grad_norm = self._optimizer_step(step_loss)
+                self.step += 1
+                if applied:
+                    nonfinite_in_row = 0
+                    window_loss += step_loss
+                    window_steps += 1
+                else:
+                    nonfinite_in_row += 1
+                    self.counters["nonfinite_skipped"] += 1
+                    self.logger.log("nonfinite", step=self.step, epoch=epoch, skipped_total=self.counters["nonfinite_skipped"])
+                    if nonfinite_in_row >= settings.max_nonfinite_in_row:
+                        bar.close()
+                        raise NonFiniteLossError(
+                            f"{nonfinite_in_row} optimizer steps in a row had a non-finite loss or gradient "
+                            f"(train.max_nonfinite_in_row={settings.max_nonfinite_in_row}); stopped at step {self.step}. "
+                            f"Checkpoints in {self.checkpoint_dir} are untouched. Try a lower optim.base_lr, "
+                            "optim.clip_grad, or train.precision=fp32."
+                        )
+                step_loss = torch.zeros((), device=self.device)
+
+                if self.step % settings.log_every == 0 or self.batches_done == self.micro_batches_per_epoch:
+                    elapsed = time.perf_counter() - window_start
+                    mean_loss = (window_loss / window_steps).item() if window_steps else float("nan")
+                    record = {
+                        "step": self.step,
+                        "epoch": epoch,
+                        "loss": mean_loss,
+                        "lr": lr,
+                        "grad_norm": float(grad_norm),
+                        "clips_per_s": window_clips / elapsed if elapsed > 0 else 0.0,
+                        **self.counters,
+                    }
+                    self.logger.log("train", **record)
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{record['clips_per_s']:.1f}")
+                    if summary["first_loss"] is None:
+                        summary["first_loss"] = mean_loss
+                    summary["last_loss"] = mean_loss
+                    window_loss.zero_()
+                    window_steps, window_clips, window_start = 0, 0, time.perf_counter()
+
+                if settings.save_every_steps and self.step % settings.save_every_steps == 0:
+                    self.save()
+            bar.close()
+            self.epoch, self.batches_done = epoch + 1, 0
+            path = self.save()
+            if settings.save_every_epochs and self.epoch % settings.save_every_epochs == 0:
+                save_checkpoint(self.state_dict(), self.checkpoint_dir / f"epoch_{self.epoch:04d}.pt")
+            self.logger.log("epoch", step=self.step, epoch=epoch, checkpoint=str(path), **self.counters)
+            if self.on_epoch_end is not None:
+                # Visualisation must not change the training RNG streams.
+                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                    self.on_epoch_end(epoch)
+                self.model.train()
+        return {**summary, "step": self.step, "epochs": self.epoch, **self.counters}
