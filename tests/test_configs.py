@@ -1,0 +1,115 @@
+"""Every config in conf/ composes, and every group instantiates into its typed object."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import compose_config
+from video_mae.data.settings import DataSettings
+from video_mae.engine.optim import OptimSettings
+from video_mae.engine.train import TrainSettings
+from video_mae.masking import RandomMasking, TubeMasking
+from video_mae.models import MaskedAutoencoder
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+def build_all(cfg):
+    data = instantiate(cfg.data, _convert_="all")
+    train = instantiate(cfg.train, _convert_="all")
+    optim = instantiate(cfg.optim, _convert_="all")
+    masking = instantiate(cfg.mask)
+    # Meta tensors: the real architecture, without allocating ViT-g's billion weights.
+    with torch.device("meta"):
+        model = instantiate(cfg.model, masking=masking, pixel_mean=list(data.mean), pixel_std=list(data.std), _convert_="all")
+    assert isinstance(data, DataSettings) and isinstance(train, TrainSettings) and isinstance(optim, OptimSettings)
+    assert isinstance(masking, (TubeMasking, RandomMasking)) and isinstance(model, MaskedAutoencoder)
+    return data, train, optim, masking, model
+
+
+def test_every_group_has_options():
+    for group in ("data", "model", "mask", "optim", "recipe", "experiment"):
+        assert options(group), group
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_each_model_composes_and_instantiates(model):
+    cfg = compose_config("pretrain", [f"model={model}", "data=k400", "data.train_list=/lists/train.txt"])
+    *_, mae = build_all(cfg)
+    assert mae.encoder.embed_dim == cfg.model.encoder.embed_dim
+
+
+def test_published_sizes():
+    expected = {  # encoder width, depth, heads, patch; decoder width, heads (VideoMAE / VideoMAE V2)
+        "vit_s": (384, 12, 6, 16, 192, 3),
+        "vit_b": (768, 12, 12, 16, 384, 6),
+        "vit_l": (1024, 24, 16, 16, 512, 8),
+        "vit_h": (1280, 32, 16, 16, 640, 8),
+        "vit_g": (1408, 40, 16, 14, 512, 8),
+    }
+    for name, sizes in expected.items():
+        cfg = compose_config("pretrain", [f"model={name}"]).model
+        enc = cfg.encoder
+        assert (enc.embed_dim, enc.depth, enc.num_heads, enc.patch_size, cfg.decoder_dim, cfg.decoder_num_heads) == sizes
+        assert cfg.decoder_depth == 4 and enc.tubelet_size == 2
+    assert compose_config("pretrain", ["model=vit_g"]).model.encoder.mlp_ratio * 1408 == pytest.approx(6144)
+
+
+@pytest.mark.parametrize("data", options("data"))
+@pytest.mark.parametrize("mask", options("mask"))
+def test_each_data_and_mask_composes_and_instantiates(data, mask):
+    overrides = [f"data={data}", f"mask={mask}"]
+    if data != "demo":
+        overrides.append("data.train_list=/lists/train.txt")
+    build_all(compose_config("pretrain", overrides))
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_each_experiment_composes_and_instantiates(experiment):
+    build_all(compose_config("pretrain", [f"experiment={experiment}", "data.train_list=/lists/train.txt"]))
+
+
+def test_the_demo_recipe_goes_with_the_demo_data_only():
+    demo = compose_config("pretrain", [])
+    assert (demo.data.name, demo.train.epochs, demo.train.batch_size, demo.model.norm_pix_loss) == ("demo", 12, 8, False)
+    k400 = compose_config("pretrain", ["data=k400", "model=vit_b"])
+    assert (k400.train.epochs, k400.train.batch_size, k400.optim.warmup_epochs, k400.model.norm_pix_loss) == (800, 32, 40, True)
+    assert k400.optim.base_lr == 1.5e-4
+
+
+def test_published_recipes():
+    k400 = compose_config("pretrain", ["experiment=k400_vit_b"])
+    assert (k400.data.sampling_rate, k400.mask.ratio, k400.train.epochs, k400.optim.base_lr) == (4, 0.9, 1600, 1.5e-4)
+    ssv2 = compose_config("pretrain", ["experiment=ssv2_vit_b"])
+    assert (ssv2.data.sampling_rate, ssv2.data.flip, ssv2.train.epochs) == (2, False, 2400)
+    ucf = compose_config("pretrain", ["experiment=ucf101_vit_b"])
+    assert (ucf.mask.ratio, ucf.optim.base_lr, ucf.train.epochs) == (0.75, 3e-4, 3200)
+    for cfg in (k400, ssv2, ucf):
+        assert cfg.model.encoder.embed_dim == 768 and list(cfg.optim.betas) == [0.9, 0.95]
+
+
+def test_missing_train_list_names_the_key():
+    cfg = compose_config("pretrain", ["data=k400"])
+    with pytest.raises(Exception, match="train_list"):
+        instantiate(cfg.data, _convert_="all")
+
+
+def test_a_typo_in_a_group_fails_at_instantiate():
+    cfg = compose_config("pretrain", ["+train.epoch=3"])
+    with pytest.raises(Exception, match="epoch"):
+        instantiate(cfg.train, _convert_="all")
+    cfg = compose_config("pretrain", ["+model.encoder.depht=3"])
+    with pytest.raises(Exception, match="depht"):
+        instantiate(cfg.model.encoder)
+
+
+def test_invalid_mask_ratio_names_the_key():
+    cfg = compose_config("pretrain", ["mask.ratio=1.5"])
+    with pytest.raises(Exception, match="mask.ratio"):
+        instantiate(cfg.mask)

@@ -1,0 +1,1 @@
+"""Tasks: Hydra configs enter here and become plain objects for the layers below."""

@@ -1,0 +1,217 @@
+"""Masked-autoencoder pretraining: config in, run directory and summary out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ..checkpoint import load_checkpoint
+from ..data.dataset import BadVideoLog, VideoClipDataset
+from ..data.lists import VideoRecord
+from ..data.loader import EpochSampler, make_loader
+from ..data.sampling import ClipSampler
+from ..data.settings import DataSettings
+from ..data.transforms import EvalClipTransform, TrainClipTransform
+from ..engine.device import resolve_device, resolve_precision
+from ..engine.optim import OptimSettings, build_adamw
+from ..engine.schedule import WarmupCosineSchedule
+from ..engine.train import Trainer, TrainSettings
+from ..logging import RunLogger
+from ..models.mae import MaskedAutoencoder
+from ..visualize import reconstruct, reconstruction_grid, save_png
+
+# Keys that may change between a run and its resume without changing what is trained.
+RESUME_FREE_KEYS = ("train.epochs", "train.device", "train.progress_bar", "train.resume", "data.num_workers", "data.pin_memory", "data.timeout_s")
+
+
+def mae_loss(model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # Labels are not used: pretraining is self-supervised.
+    return model(clips, generator=generator).loss
+
+
+def build_model(cfg: DictConfig, data: DataSettings) -> MaskedAutoencoder:
+    masking = instantiate(cfg.mask)
+    return instantiate(cfg.model, masking=masking, pixel_mean=list(data.mean), pixel_std=list(data.std), _convert_="all")
+
+
+def read_center_clip(path: str | Path, data: DataSettings, reader: str | None = None) -> torch.Tensor:
+    """The centre clip of a video as the model sees it in evaluation: [C, T, H, W]."""
+    dataset = VideoClipDataset(
+        [VideoRecord(row=0, path=str(path), label=0)],
+        ClipSampler(data.num_frames, data.sampling_rate),
+        EvalClipTransform(data.crop_size, data.mean, data.std),
+        train=False,
+        backend=reader or data.reader,
+    )
+    return dataset[0]["video"][0]
+
+
+def load_pretrained(path: str | Path, mask_ratio: float | None = None) -> tuple[MaskedAutoencoder, DataSettings]:
+    """A pretraining checkpoint's model (on the CPU, eval mode) and data settings,
+    rebuilt from the config stored in the checkpoint."""
+    state = load_checkpoint(path)
+    cfg = OmegaConf.create(state["config"])
+    if mask_ratio is not None:
+        cfg.mask.ratio = mask_ratio
+    data: DataSettings = instantiate(cfg.data, _convert_="all")
+    model = build_model(cfg, data)
+    model.load_state_dict(state["model"])
+    return model.eval(), data
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _config_changes(saved: dict, current: dict) -> list[str]:
+    old, new = _flatten(saved), _flatten(current)
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
+def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    """Pretrains as ``cfg`` says, in ``run_dir`` (default: Hydra's run directory).
+
+    Re-running with the same run directory resumes from ``checkpoints/last.pt``.
+    Returns a summary: first and last logged loss, steps, counters, run_dir.
+    """
+    if run_dir is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        run_dir = HydraConfig.get().runtime.output_dir
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = OmegaConf.to_container(cfg, resolve=True)
+
+    data: DataSettings = instantiate(cfg.data, _convert_="all")
+    train: TrainSettings = instantiate(cfg.train, _convert_="all")
+    optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
+    device = resolve_device(train.device)
+    precision = resolve_precision(train.precision, device)
+
+    last = run_dir / "checkpoints" / "last.pt"
+    saved_state = None
+    if last.is_file():
+        if not train.resume:
+            raise FileExistsError(
+                f"{last} exists and train.resume=false; pick another hydra.run.dir, "
+                "or set train.resume=true to continue that run"
+            )
+        saved_state = last
+    previous_config = run_dir / "config.yaml"
+    if saved_state is not None and previous_config.is_file():
+        saved = OmegaConf.to_container(OmegaConf.load(previous_config), resolve=True)
+        changed = [key for key in _config_changes(saved, config) if key not in RESUME_FREE_KEYS]
+        if changed:
+            raise ValueError(
+                f"{run_dir} holds a run with a different config ({', '.join(changed[:8])}); "
+                "resume it with the same settings, or choose another hydra.run.dir"
+            )
+    OmegaConf.save(OmegaConf.create(config), previous_config)
+
+    torch.manual_seed(train.seed)
+    model = build_model(cfg, data).to(device)
+
+    train_records, val_records = data.records()
+    bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
+    sampler = ClipSampler(data.num_frames, data.sampling_rate)
+    dataset = VideoClipDataset(
+        train_records,
+        sampler,
+        TrainClipTransform(data.crop_size, data.mean, data.std, data.scales, flip=data.flip),
+        train=True,
+        backend=data.reader,
+        clips_per_video=data.clips_per_video,
+        max_retries=data.max_retries,
+        seed=train.seed,
+        bad_videos=bad_videos,
+    )
+    micro_per_epoch = len(dataset) // (train.batch_size * train.accum_steps) * train.accum_steps
+    if micro_per_epoch == 0:
+        raise ValueError(
+            f"the training list has {len(dataset)} videos, fewer than train.batch_size x train.accum_steps "
+            f"= {train.batch_size * train.accum_steps}"
+        )
+    steps_per_epoch = micro_per_epoch // train.accum_steps
+    global_batch = train.batch_size * data.clips_per_video * train.accum_steps
+    peak_lr, final_lr = optim.scaled_lr(global_batch)
+    schedule = WarmupCosineSchedule(
+        peak_lr, final_lr, round(optim.warmup_epochs * steps_per_epoch), train.epochs * steps_per_epoch
+    )
+    optimizer = build_adamw(model, optim, peak_lr, device)
+
+    def loaders(epoch: int, start_batch: int):
+        dataset.set_epoch(epoch)
+        order = EpochSampler(len(dataset), train.seed, epoch, shuffle=True, start=start_batch * train.batch_size)
+        return make_loader(
+            dataset,
+            order,
+            train.batch_size,
+            data.num_workers,
+            pin_memory=data.pin_memory and device.type == "cuda",
+            timeout_s=data.timeout_s,
+        )
+
+    preview_path = (val_records or train_records)[0].path
+
+    def on_epoch_end(epoch: int) -> None:
+        if not train.recon_every_epochs or (epoch + 1) % train.recon_every_epochs:
+            return
+        clip = read_center_clip(preview_path, data)
+        picture = reconstruction_grid(reconstruct(model, clip, seed=train.seed))
+        save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
+
+    logger = RunLogger(run_dir, tensorboard=train.tensorboard)
+    trainer = Trainer(
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        loss_fn=mae_loss,
+        loaders=loaders,
+        micro_batches_per_epoch=micro_per_epoch,
+        settings=train,
+        device=device,
+        precision=precision,
+        clip_grad=optim.clip_grad,
+        run_dir=run_dir,
+        logger=logger,
+        config=config,
+        on_epoch_end=on_epoch_end,
+    )
+    if saved_state is not None:
+        trainer.resume(saved_state)
+    else:
+        logger.log(
+            "start",
+            step=0,
+            device=str(device),
+            precision=precision,
+            train_videos=len(train_records),
+            global_batch=global_batch,
+            base_lr=optim.base_lr,
+            lr=peak_lr,
+            min_lr=final_lr,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=schedule.total_steps,
+            warmup_steps=schedule.warmup_steps,
+            parameters=sum(p.numel() for p in model.parameters()),
+            visible_tokens=model.masking.num_visible(model.encoder.grid),
+            tokens=model.encoder.num_patches,
+        )
+    try:
+        summary = trainer.fit()
+    finally:
+        logger.close()
+    summary = {**summary, "run_dir": str(run_dir), "checkpoint": str(last)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
