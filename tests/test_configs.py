@@ -113,3 +113,13 @@ def test_invalid_mask_ratio_names_the_key():
     cfg = compose_config("pretrain", ["mask.ratio=1.5"])
     with pytest.raises(Exception, match="mask.ratio"):
         instantiate(cfg.mask)
+
+
+def test_run_directory_name_ignores_exactly_the_resume_free_keys():
+    from omegaconf import OmegaConf
+
+    from video_mae.tasks.pretrain import RESUME_FREE_KEYS
+
+    excluded = OmegaConf.load(CONF / "pretrain.yaml").hydra.job.config.override_dirname.exclude_keys
+    # train.epochs names a different run (a different schedule) but may be raised on resume.
+    assert set(excluded) == set(RESUME_FREE_KEYS) - {"train.epochs"}

@@ -225,3 +225,15 @@ def test_mixed_precision_runs_on_cpu(tiny_pretrain_cfg, tmp_path, precision):
 def test_tensorboard_mirrors_the_log(tiny_pretrain_cfg, tmp_path):
     run(tiny_pretrain_cfg("train.tensorboard=true", "train.epochs=1", "train.recon_every_epochs=0"), tmp_path)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
+    result = subprocess.run(
+        [CLI, "data=k400", f"data.train_list={tmp_path / 'missing.txt'}", f"hydra.run.dir={tmp_path / 'run'}"],
+        env={k: v for k, v in cli_env(tmp_path).items() if k != "HYDRA_FULL_ERROR"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert f"vmae-pretrain: error: {tmp_path / 'missing.txt'}: data list not found" in result.stderr
+    assert "Traceback" not in result.stderr

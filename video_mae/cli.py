@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,13 +34,45 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("vmae_run_name", run_name)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input (configs, lists, videos, checkpoints): reported in one
+    line that names the file/line/key, without a traceback."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .checkpoint import CheckpointError
+    from .data.dataset import TooManyBadVideos
+    from .data.lists import DataListError
+    from .engine.train import NonFiniteLossError
+
+    return (
+        ValueError,
+        FileExistsError,
+        DataListError,
+        CheckpointError,
+        TooManyBadVideos,
+        NonFiniteLossError,
+        HydraException,
+        OmegaConfBaseException,
+    )
+
+
 def _hydra_app(config_name: str, task):
     import hydra
 
     register_resolvers()
+    prog = f"vmae-{config_name}"
 
     def main(cfg) -> None:
-        summary = task(cfg)
+        try:
+            summary = task(cfg)
+        except _user_errors() as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            message = str(err).strip().replace("\n", "; ")
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            print(f"{prog}: (set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+            sys.exit(2)
         print(json.dumps(summary, indent=1))
 
     return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)

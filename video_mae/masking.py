@@ -61,14 +61,34 @@ def _num_masked(ratio: float, count: int, what: str) -> int:
     return masked
 
 
-class TubeMasking:
+class Masking:
+    """The interface: ``masking(batch_size, grid, device, generator) -> Mask`` and
+    ``masking.num_visible(grid)``."""
+
+    def __init__(self, ratio: float = 0.9) -> None:
+        self.ratio = _check_ratio(ratio)
+
+    def num_visible(self, grid: tuple[int, int, int]) -> int:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        batch_size: int,
+        grid: tuple[int, int, int],
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> Mask:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ratio={self.ratio})"
+
+
+class TubeMasking(Masking):
     """One spatial mask per sample, shared by every time slot (VideoMAE's tube masking):
     a masked patch stays masked for the whole clip, so it cannot be copied from
     a neighbouring frame. Per sample ``int(ratio * rows * cols)`` patches are masked
     in each time slot."""
-
-    def __init__(self, ratio: float = 0.9) -> None:
-        self.ratio = _check_ratio(ratio)
 
     def num_visible(self, grid: tuple[int, int, int]) -> int:
         t, h, w = grid
@@ -92,16 +112,10 @@ class TubeMasking:
         ids_keep = (spatial[:, None, masked:] + offsets).reshape(batch_size, -1)
         return Mask.from_split(ids_mask, ids_keep, t * per_slot)
 
-    def __repr__(self) -> str:
-        return f"TubeMasking(ratio={self.ratio})"
 
-
-class RandomMasking:
+class RandomMasking(Masking):
     """Each token is masked independently of the others (per sample, a uniformly
     random subset of ``int(ratio * N)`` tokens)."""
-
-    def __init__(self, ratio: float = 0.9) -> None:
-        self.ratio = _check_ratio(ratio)
 
     def num_visible(self, grid: tuple[int, int, int]) -> int:
         count = grid[0] * grid[1] * grid[2]
@@ -119,6 +133,3 @@ class RandomMasking:
         noise = torch.rand(batch_size, count, device=device, generator=generator)
         order = torch.argsort(noise, dim=1)  # first `masked` entries are hidden
         return Mask.from_split(order[:, :masked], order[:, masked:], count)
-
-    def __repr__(self) -> str:
-        return f"RandomMasking(ratio={self.ratio})"

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import nn
 
-from ..masking import Mask, RandomMasking, TubeMasking
+from ..masking import Mask, Masking
 from .decoder import MAEDecoder
 from .patchify import normalize_patches, patchify
 from .pos_embed import sinusoid_table
@@ -48,7 +48,7 @@ class MaskedAutoencoder(nn.Module):
     def __init__(
         self,
         encoder: VisionTransformer3D,
-        masking: TubeMasking | RandomMasking,
+        masking: Masking,
         decoder_dim: int = 384,
         decoder_depth: int = 4,
         decoder_num_heads: int = 6,

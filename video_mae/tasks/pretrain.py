@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -24,8 +25,26 @@ from ..logging import RunLogger
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
 
-# Keys that may change between a run and its resume without changing what is trained.
-RESUME_FREE_KEYS = ("train.epochs", "train.device", "train.progress_bar", "train.resume", "data.num_workers", "data.pin_memory", "data.timeout_s")
+log = logging.getLogger(__name__)
+
+# Keys that do not change what is trained: a run may be resumed with other values.
+# conf/pretrain.yaml leaves the same keys (but train.epochs) out of the run directory's name.
+RESUME_FREE_KEYS = (
+    "train.epochs",
+    "train.resume",
+    "train.device",
+    "train.progress_bar",
+    "train.tensorboard",
+    "train.log_every",
+    "train.save_every_steps",
+    "train.save_every_epochs",
+    "train.recon_every_epochs",
+    "train.max_nonfinite_in_row",
+    "data.num_workers",
+    "data.pin_memory",
+    "data.timeout_s",
+    "data.demo.cache_dir",
+)
 
 
 def mae_loss(model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -188,8 +207,17 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         config=config,
         on_epoch_end=on_epoch_end,
     )
+    log.info("run directory: %s", run_dir)
+    log.info(
+        "%s, %s; %d training videos, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
+        device, precision, len(train_records), steps_per_epoch, peak_lr, optim.base_lr, global_batch,
+    )
     if saved_state is not None:
         trainer.resume(saved_state)
+        if trainer.finished:
+            log.info("this run is complete (%d epochs); nothing to do", trainer.epoch)
+        else:
+            log.info("resuming from %s: epoch %d, step %d", saved_state, trainer.epoch + 1, trainer.step)
     else:
         logger.log(
             "start",
