@@ -116,6 +116,7 @@ class Trainer:
         self.batches_done = 0
         self.step = 0
         self.counters = {"nonfinite_skipped": 0, "bad_videos": 0}
+        self._nonfinite_in_row = 0
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -201,26 +202,38 @@ class Trainer:
 
     def fit(self) -> dict:
         """Trains until ``settings.epochs``; returns a summary."""
-        settings = self.settings
-        accum = settings.accum_steps
         self.model.train()
-        nonfinite_in_row = 0
-        window_loss = torch.zeros((), device=self.device)
-        window_steps, window_clips, window_start = 0, 0, time.perf_counter()
+        window = _LogWindow(self.device)
         summary: dict[str, Any] = {"first_loss": None, "last_loss": None}
         while not self.finished:
             epoch = self.epoch
-            loader = self.loaders(epoch, self.batches_done)
-            bar = tqdm(
-                total=self.micro_batches_per_epoch,
-                initial=self.batches_done,
-                desc=f"epoch {epoch + 1}/{settings.epochs}",
-                disable=not settings.progress_bar,
-                dynamic_ncols=True,
-                leave=False,
-            )
-            step_loss = torch.zeros((), device=self.device)
-            batches = iter(loader)
+            self._train_epoch(epoch, window, summary)
+            self.epoch, self.batches_done = epoch + 1, 0
+            path = self.save()
+            if self.settings.save_every_epochs and self.epoch % self.settings.save_every_epochs == 0:
+                save_checkpoint(self.state_dict(), self.checkpoint_dir / f"epoch_{self.epoch:04d}.pt")
+            self.logger.log("epoch", step=self.step, epoch=epoch, checkpoint=str(path), **self.counters)
+            if self.on_epoch_end is not None:
+                # Visualisation must not change the training RNG streams.
+                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                    self.on_epoch_end(epoch)
+                self.model.train()
+        return {**summary, "step": self.step, "epochs": self.epoch, **self.counters}
+
+    def _train_epoch(self, epoch: int, window: "_LogWindow", summary: dict[str, Any]) -> None:
+        settings = self.settings
+        accum = settings.accum_steps
+        batches = iter(self.loaders(epoch, self.batches_done))
+        bar = tqdm(
+            total=self.micro_batches_per_epoch,
+            initial=self.batches_done,
+            desc=f"epoch {epoch + 1}/{settings.epochs}",
+            disable=not settings.progress_bar,
+            dynamic_ncols=True,
+            leave=False,
+        )
+        step_loss = torch.zeros((), device=self.device)
+        try:
             while self.batches_done < self.micro_batches_per_epoch:
                 batch = next(batches)
                 clips = batch["video"].to(self.device, non_blocking=True).flatten(0, 1)
@@ -235,7 +248,7 @@ class Trainer:
                 scaled = loss / accum
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
                 self.batches_done += 1
-                window_clips += clips.shape[0]
+                window.clips += clips.shape[0]
                 bar.update(1)
                 if self.batches_done % accum:
                     continue
@@ -243,54 +256,68 @@ class Trainer:
                 applied, grad_norm = self._optimizer_step(step_loss)
                 self.step += 1
                 if applied:
-                    nonfinite_in_row = 0
-                    window_loss += step_loss
-                    window_steps += 1
+                    self._nonfinite_in_row = 0
+                    window.add_step(step_loss)
                 else:
-                    nonfinite_in_row += 1
-                    self.counters["nonfinite_skipped"] += 1
-                    self.logger.log("nonfinite", step=self.step, epoch=epoch, skipped_total=self.counters["nonfinite_skipped"])
-                    if nonfinite_in_row >= settings.max_nonfinite_in_row:
-                        bar.close()
-                        raise NonFiniteLossError(
-                            f"{nonfinite_in_row} optimizer steps in a row had a non-finite loss or gradient "
-                            f"(train.max_nonfinite_in_row={settings.max_nonfinite_in_row}); stopped at step {self.step}. "
-                            f"Checkpoints in {self.checkpoint_dir} are untouched. Try a lower optim.base_lr, "
-                            "optim.clip_grad, or train.precision=fp32."
-                        )
+                    self._skip_nonfinite(epoch)
                 step_loss = torch.zeros((), device=self.device)
 
                 if self.step % settings.log_every == 0 or self.batches_done == self.micro_batches_per_epoch:
-                    elapsed = time.perf_counter() - window_start
-                    mean_loss = (window_loss / window_steps).item() if window_steps else float("nan")
-                    record = {
-                        "step": self.step,
-                        "epoch": epoch,
-                        "loss": mean_loss,
-                        "lr": lr,
-                        "grad_norm": float(grad_norm),
-                        "clips_per_s": window_clips / elapsed if elapsed > 0 else 0.0,
+                    mean_loss, clips_per_s = window.flush()
+                    self.logger.log(
+                        "train",
+                        step=self.step,
+                        epoch=epoch,
+                        loss=mean_loss,
+                        lr=lr,
+                        grad_norm=float(grad_norm),
+                        clips_per_s=clips_per_s,
                         **self.counters,
-                    }
-                    self.logger.log("train", **record)
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{record['clips_per_s']:.1f}")
+                    )
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
                     if summary["first_loss"] is None:
                         summary["first_loss"] = mean_loss
                     summary["last_loss"] = mean_loss
-                    window_loss.zero_()
-                    window_steps, window_clips, window_start = 0, 0, time.perf_counter()
 
                 if settings.save_every_steps and self.step % settings.save_every_steps == 0:
                     self.save()
+        finally:
             bar.close()
-            self.epoch, self.batches_done = epoch + 1, 0
-            path = self.save()
-            if settings.save_every_epochs and self.epoch % settings.save_every_epochs == 0:
-                save_checkpoint(self.state_dict(), self.checkpoint_dir / f"epoch_{self.epoch:04d}.pt")
-            self.logger.log("epoch", step=self.step, epoch=epoch, checkpoint=str(path), **self.counters)
-            if self.on_epoch_end is not None:
-                # Visualisation must not change the training RNG streams.
-                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                    self.on_epoch_end(epoch)
-                self.model.train()
-        return {**summary, "step": self.step, "epochs": self.epoch, **self.counters}
+
+    def _skip_nonfinite(self, epoch: int) -> None:
+        self._nonfinite_in_row += 1
+        self.counters["nonfinite_skipped"] += 1
+        self.logger.log("nonfinite", step=self.step, epoch=epoch, skipped_total=self.counters["nonfinite_skipped"])
+        limit = self.settings.max_nonfinite_in_row
+        if self._nonfinite_in_row >= limit:
+            raise NonFiniteLossError(
+                f"{self._nonfinite_in_row} optimizer steps in a row had a non-finite loss or gradient "
+                f"(train.max_nonfinite_in_row={limit}); stopped at step {self.step}. "
+                f"Checkpoints in {self.checkpoint_dir} are untouched. Try a lower optim.base_lr, "
+                "optim.clip_grad, or train.precision=fp32."
+            )
+
+
+class _LogWindow:
+    """Loss and throughput since the last log record. The loss is summed on the
+    device; reading it (``flush``) is the only sync, once per log record."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.loss = torch.zeros((), device=device)
+        self.steps = 0
+        self.clips = 0
+        self.start = time.perf_counter()
+
+    def add_step(self, loss: torch.Tensor) -> None:
+        self.loss += loss
+        self.steps += 1
+
+    def flush(self) -> tuple[float, float]:
+        """(mean loss of the applied steps, clips per second) since the last flush."""
+        mean_loss = (self.loss / self.steps).item() if self.steps else float("nan")
+        elapsed = time.perf_counter() - self.start
+        clips_per_s = self.clips / elapsed if elapsed > 0 else 0.0
+        self.loss.zero_()
+        self.steps, self.clips, self.start = 0, 0, time.perf_counter()
+        return mean_loss, clips_per_s
