@@ -25,6 +25,7 @@ def build_all(cfg):
     train = instantiate(cfg.train, _convert_="all")
     optim = instantiate(cfg.optim, _convert_="all")
     masking = instantiate(cfg.mask)
+    instantiate(cfg.augment, _convert_="all")
     # Meta tensors: the real architecture, without allocating ViT-g's billion weights.
     with torch.device("meta"):
         model = instantiate(cfg.model, masking=masking, pixel_mean=list(data.mean), pixel_std=list(data.std), _convert_="all")
@@ -87,7 +88,7 @@ def test_published_recipes():
     k400 = compose_config("pretrain", ["experiment=k400_vit_b"])
     assert (k400.data.sampling_rate, k400.mask.ratio, k400.train.epochs, k400.optim.base_lr) == (4, 0.9, 1600, 1.5e-4)
     ssv2 = compose_config("pretrain", ["experiment=ssv2_vit_b"])
-    assert (ssv2.data.sampling_rate, ssv2.data.flip, ssv2.train.epochs) == (2, False, 2400)
+    assert (ssv2.data.sampling_rate, ssv2.augment.flip, ssv2.data.flip_invariant, ssv2.train.epochs) == (2, False, False, 2400)
     ucf = compose_config("pretrain", ["experiment=ucf101_vit_b"])
     assert (ucf.mask.ratio, ucf.optim.base_lr, ucf.train.epochs) == (0.75, 3e-4, 3200)
     for cfg in (k400, ssv2, ucf):

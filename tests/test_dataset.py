@@ -9,7 +9,7 @@ from video_mae.data.lists import VideoRecord
 from video_mae.data.loader import EpochSampler, make_loader
 from video_mae.data.readers import VideoReadError
 from video_mae.data.sampling import ClipSampler
-from video_mae.data.transforms import EvalClipTransform, TrainClipTransform
+from video_mae.data.transforms import EvalClipTransform, MultiScaleCropTransform
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -27,7 +27,7 @@ def videos(tmp_path_factory):
 
 
 def dataset(records, train=True, log=None, **kwargs):
-    transform = TrainClipTransform(32, MEAN, STD) if train else EvalClipTransform(32, MEAN, STD)
+    transform = MultiScaleCropTransform(32, MEAN, STD) if train else EvalClipTransform(32, MEAN, STD)
     return VideoClipDataset(records, ClipSampler(4, 2), transform, train=train, bad_videos=log, **kwargs)
 
 

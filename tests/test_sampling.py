@@ -49,3 +49,15 @@ def test_invalid_settings(kwargs):
 def test_no_frames_is_an_error():
     with pytest.raises(ValueError, match="no frames"):
         ClipSampler(4, 2).uniform_clips(0, 1)
+
+
+def test_segment_sampling_takes_one_frame_per_segment():
+    sampler = ClipSampler(num_frames=4, sampling_rate=99, mode="segments")
+    # 40 frames: segments [0,10), [10,20), [20,30), [30,40).
+    assert sampler.uniform_clips(40, 1)[0].tolist() == [5, 15, 25, 35]
+    assert [c.tolist() for c in sampler.uniform_clips(40, 2)] == [[2, 12, 22, 32], [7, 17, 27, 37]]
+    for clip in sampler.random_clips(40, 10, np.random.default_rng(0)):
+        assert [int(f) // 10 for f in clip] == [0, 1, 2, 3]
+    assert sampler.uniform_clips(3, 1)[0].tolist() == [0, 0, 1, 2]
+    with pytest.raises(ValueError, match="data.sampling"):
+        ClipSampler(4, 1, mode="tsn")

@@ -5,7 +5,7 @@ from .lists import DataListError, VideoRecord, read_data_list
 from .readers import VideoReadError, open_video, read_frames
 from .sampling import ClipSampler
 from .settings import DataSettings
-from .transforms import EvalClipTransform, TrainClipTransform
+from .transforms import EvalClipTransform, FinetuneClipTransform, MultiScaleCropTransform
 
 __all__ = [
     "BadVideoLog",
@@ -13,8 +13,9 @@ __all__ = [
     "DataListError",
     "DataSettings",
     "EvalClipTransform",
+    "FinetuneClipTransform",
+    "MultiScaleCropTransform",
     "TooManyBadVideos",
-    "TrainClipTransform",
     "VideoClipDataset",
     "VideoReadError",
     "VideoRecord",

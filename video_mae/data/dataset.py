@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from .lists import VideoRecord
 from .readers import VideoReadError, open_video
 from .sampling import ClipSampler
-from .transforms import EvalClipTransform, TrainClipTransform
+from .transforms import ClipTransform
 
 
 class BadVideoLog:
@@ -56,7 +56,8 @@ class TooManyBadVideos(RuntimeError):
 class VideoClipDataset(Dataset):
     """Items are dicts:
 
-    video: float [clips_per_video, C, T, H, W]
+    video: float [clips_per_video x views, C, T, H, W] (views: what the transform
+           returns per clip; training transforms return one)
     label: int (the record's label)
     row: int (the record's row in its data list)
     replaced: int (how many unreadable videos were skipped to produce this item)
@@ -66,7 +67,7 @@ class VideoClipDataset(Dataset):
         self,
         records: Sequence[VideoRecord],
         sampler: ClipSampler,
-        transform: TrainClipTransform | EvalClipTransform,
+        transform: ClipTransform,
         train: bool,
         backend: str = "auto",
         clips_per_video: int = 1,
@@ -132,7 +133,7 @@ class VideoClipDataset(Dataset):
         return first, stop
 
     def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
-        """Decodes the record once and returns its clips, float [k, C, T, H, W]."""
+        """Decodes the record once and returns its clips' views, float [k x views, C, T, H, W]."""
         with open_video(record.path, self.backend) as video:
             first, stop = self.frame_range(record, video.info.num_frames, video.info.fps)
             available = stop - first
@@ -147,5 +148,6 @@ class VideoClipDataset(Dataset):
         out = []
         for clip in clips:
             take = [position[int(frame) + first] for frame in clip]
-            out.append(self.transform(frames[take], rng))
+            views = self.transform(frames[take], rng)
+            out.extend(views if views.dim() == 5 else [views])
         return torch.stack(out)

@@ -13,6 +13,12 @@ Short videos (the documented rule, applied in this order):
    frame ``i * available // num_frames`` for clip position ``i``.
 
 A video with no frames is an error, never a clip.
+
+``mode="segments"`` (TSN-style, VideoMAE's choice for Something-Something V2)
+ignores ``sampling_rate``: the video is cut into ``num_frames`` equal segments and
+a clip takes one frame from each, a random one in training, and for the k-th of K
+evaluation clips the one at fraction (k + 0.5) / K of every segment. Videos with
+fewer frames than ``num_frames`` follow rule 3.
 """
 
 from __future__ import annotations
@@ -22,12 +28,18 @@ from dataclasses import dataclass
 import numpy as np
 
 
+MODES = ("stride", "segments")
+
+
 @dataclass(frozen=True)
 class ClipSampler:
     num_frames: int
     sampling_rate: int
+    mode: str = "stride"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"data.sampling must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.num_frames < 1:
             raise ValueError(f"data.num_frames must be at least 1, got {self.num_frames}")
         if self.sampling_rate < 1:
@@ -65,14 +77,30 @@ class ClipSampler:
             raise ValueError(f"clip start {start} outside [0, {last_start}] for a video of {available} frames")
         return start + np.arange(self.num_frames, dtype=np.int64) * stride
 
+    def _segment_clip(self, available: int, fractions: np.ndarray) -> np.ndarray:
+        """One frame per segment, at ``fractions`` (in [0, 1)) of each segment."""
+        if available < self.num_frames:
+            return np.arange(self.num_frames, dtype=np.int64) * available // self.num_frames
+        bounds = np.linspace(0, available, self.num_frames + 1)
+        frames = np.floor(bounds[:-1] + fractions * np.diff(bounds)).astype(np.int64)
+        return np.minimum(frames, available - 1)
+
     def random_clips(self, available: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
         """``count`` clips with independent, uniformly random starts (training)."""
+        if self.mode == "segments":
+            if available < 1:
+                raise ValueError("a video with no frames has no clips")
+            return [self._segment_clip(available, rng.random(self.num_frames)) for _ in range(count)]
         last_start = available - self.clip_length(available)
         return [self.clip_at(int(rng.integers(0, last_start + 1)), available) for _ in range(count)]
 
     def uniform_clips(self, available: int, count: int) -> list[np.ndarray]:
         """``count`` clips with evenly spaced starts, the first at the beginning and the
         last at the end of the video; a single clip is centred (evaluation)."""
+        if self.mode == "segments":
+            if available < 1:
+                raise ValueError("a video with no frames has no clips")
+            return [self._segment_clip(available, np.full(self.num_frames, (k + 0.5) / count)) for k in range(count)]
         last_start = available - self.clip_length(available)
         if count == 1:
             return [self.clip_at(last_start // 2, available)]

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from .demo import CLASSES as DEMO_CLASSES
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list
 from .readers import resolve_backend
+from .sampling import ClipSampler
 
 
 @dataclass(frozen=True)
 class DataSettings:
-    """What to read and how to turn it into clips.
+    """What to read and how to cut clips from it (augmentation is the task's ``augment``).
 
     With ``demo`` set and ``train_list`` unset, the built-in demo dataset is used
     (generated on first use). ``root``: folder that relative paths in the lists
-    resolve against (default: each list's own folder).
+    resolve against (default: each list's own folder). ``flip_invariant``: whether
+    labels survive a horizontal flip (not for SSv2 or the demo: left/right motion
+    is the label); fine-tuning flips only then. ``num_classes``: None means one
+    more than the largest label of the training list. ``class_names``: a file
+    with one class name per line, in label order, for reports. ``sampling``:
+    ``stride`` (every ``sampling_rate`` frames) or ``segments`` (one frame per
+    equal segment of the video, TSN-style).
     """
 
     name: str
@@ -26,11 +35,13 @@ class DataSettings:
     demo: DemoSpec | None = None
     num_frames: int = 16
     sampling_rate: int = 4
+    sampling: str = "stride"
     crop_size: int = 224
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
-    scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
-    flip: bool = False
+    flip_invariant: bool = True
+    num_classes: int | None = None
+    class_names: str | None = None
     reader: str = "auto"
     num_workers: int = 4
     pin_memory: bool = True
@@ -42,8 +53,27 @@ class DataSettings:
         resolve_backend(self.reader)  # fails early on a bad name
         if self.train_list is None and self.demo is None:
             raise ValueError("data.train_list is not set (give a data list, or use data=demo)")
+        ClipSampler(self.num_frames, self.sampling_rate, self.sampling)  # fails early on bad values
+        if self.num_classes is not None and self.num_classes < 1:
+            raise ValueError(f"data.num_classes must be at least 1, got {self.num_classes}")
         if self.crop_size < 1 or self.num_workers < 0:
             raise ValueError(f"data.crop_size must be >= 1 and data.num_workers >= 0, got {self.crop_size}, {self.num_workers}")
+
+    def sampler(self) -> ClipSampler:
+        return ClipSampler(self.num_frames, self.sampling_rate, self.sampling)
+
+    def classes(self, records: list[VideoRecord]) -> list[str]:
+        """Class names in label order: from ``class_names`` (or the demo's), else "0", "1", ..."""
+        count = self.num_classes if self.num_classes is not None else max(r.label for r in records) + 1
+        path = self.class_names
+        if path is None and self.train_list is None and self.demo is not None:
+            return list(DEMO_CLASSES)
+        if path is None:
+            return [str(i) for i in range(count)]
+        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        if len(names) != count:
+            raise ValueError(f"{path}: {len(names)} class names, but data.num_classes is {count}")
+        return names
 
     def records(self) -> tuple[list[VideoRecord], list[VideoRecord] | None]:
         """(train records, val records or None), generating the demo data if needed."""

@@ -1,18 +1,26 @@
-"""Clip transforms: uint8 frames [T, H, W, 3] -> normalised float clip [C, T, H, W].
+"""Clip transforms: uint8 frames [T, H, W, 3] -> normalised float clips.
 
-Every random choice (crop box, flip) is drawn once per clip and applied to all of
-its frames, so motion inside a clip is never distorted by per-frame jitter.
-Randomness comes from a ``numpy.random.Generator`` passed in by the dataset, so a
-seeded run sees the same crops again after a resume.
+Training transforms return one clip [C, T, H, W]; the evaluation transform returns
+its spatial views [V, C, T, H, W]. Every random choice (crop box, flip, RandAugment
+operations, erased box) is drawn once per clip and applied to all of its frames,
+so motion inside a clip is never distorted by per-frame jitter. Randomness comes
+from a ``numpy.random.Generator`` passed in by the dataset, so a seeded run sees
+the same augmentations again after a resume.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# (uint8 frames [T, H, W, 3], generator) -> [C, T, H, W] clip or [V, C, T, H, W] views
+ClipTransform = Callable[[np.ndarray, np.random.Generator], torch.Tensor]
 
 # Fixed crop positions, in quarters of the free space (x, y): corners, centre,
 # edge centres and the four quarter points (VideoMAE / TSN "more_fix_crop").
@@ -78,11 +86,12 @@ def _to_float_tchw(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
 
 
-class TrainClipTransform:
-    """Multi-scale crop, resize to ``crop_size``, optional horizontal flip, normalise.
+class MultiScaleCropTransform:
+    """Pretraining augmentation (VideoMAE): multi-scale crop, resize to ``crop_size``,
+    optional horizontal flip, normalise.
 
-    Leave ``flip`` off for data whose labels depend on left/right (SSv2, the demo
-    dataset), where a flip turns one class into another.
+    VideoMAE pretrains without flips; leave ``flip`` off for data whose labels
+    depend on left/right (SSv2, the demo dataset) in any case.
     """
 
     def __init__(
@@ -95,7 +104,7 @@ class TrainClipTransform:
         flip: bool = False,
     ) -> None:
         if not scales or any(not 0 < scale <= 1 for scale in scales):
-            raise ValueError(f"data.scales must be in (0, 1], got {list(scales)}")
+            raise ValueError(f"augment.scales must be in (0, 1], got {list(scales)}")
         self.crop_size = crop_size
         self.scales = tuple(scales)
         self.max_distort = max_distort
@@ -113,9 +122,127 @@ class TrainClipTransform:
         return self.normalize(clip)
 
 
+def random_resized_crop_box(
+    height: int,
+    width: int,
+    scale: Sequence[float],
+    ratio: Sequence[float],
+    rng: np.random.Generator,
+) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of a random crop covering a ``scale`` fraction of the area
+    with aspect ratio in ``ratio`` (log-uniform), as torchvision's RandomResizedCrop;
+    after 10 failed draws, the largest centred crop within ``ratio``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    aspect = width / height
+    if aspect < min(ratio):
+        w, h = width, round(width / min(ratio))
+    elif aspect > max(ratio):
+        h, w = height, round(height * max(ratio))
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+@contextmanager
+def _seeded_global_rng(seed: int) -> Iterator[None]:
+    """timm's RandAugment and RandomErasing draw from the global ``random`` and
+    ``numpy.random`` states; seeding them identically before each frame gives every
+    frame the same operations. The states are restored afterwards."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+class FinetuneClipTransform:
+    """Fine-tuning augmentation (VideoMAE's recipe, per clip): random resized crop
+    (area ``scale``, aspect ``ratio``) to ``crop_size``, optional flip, RandAugment
+    (timm policy string, e.g. ``rand-m7-n4-mstd0.5-inc1``; the same operations on
+    every frame), normalise, random erasing with probability ``random_erasing``
+    (one box through all frames, per-pixel noise).
+
+    The crop comes before RandAugment, as in timm's image pipeline, so the
+    augmentation runs on ``crop_size`` frames rather than full-size ones.
+    """
+
+    def __init__(
+        self,
+        crop_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (0.75, 4 / 3),
+        flip: bool = True,
+        rand_augment: str | None = "rand-m7-n4-mstd0.5-inc1",
+        random_erasing: float = 0.25,
+    ) -> None:
+        from timm.data.auto_augment import rand_augment_transform
+        from timm.data.random_erasing import RandomErasing
+
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"augment.scale must be 0 < min <= max <= 1, got {list(scale)}")
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"augment.ratio must be 0 < min <= max, got {list(ratio)}")
+        if not 0 <= random_erasing <= 1:
+            raise ValueError(f"augment.random_erasing must be a probability, got {random_erasing}")
+        self.crop_size = crop_size
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.flip = flip
+        self.normalize = _Normalize(mean, std)
+        self.rand_augment = None
+        if rand_augment:
+            hparams = {"translate_const": int(crop_size * 0.45), "img_mean": tuple(round(255 * m) for m in mean)}
+            try:
+                self.rand_augment = rand_augment_transform(rand_augment, hparams)
+            except (AssertionError, KeyError, ValueError) as err:
+                raise ValueError(f"augment.rand_augment={rand_augment!r} is not a timm RandAugment policy ({err})") from None
+        self.erase = (
+            RandomErasing(probability=random_erasing, mode="pixel", device="cpu") if random_erasing > 0 else None
+        )
+
+    def _augment_frames(self, clip: torch.Tensor, seed: int) -> torch.Tensor:
+        from PIL import Image
+
+        frames = clip.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        out = []
+        for frame in frames:
+            with _seeded_global_rng(seed):
+                out.append(np.asarray(self.rand_augment(Image.fromarray(frame))))
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float()
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        clip = _to_float_tchw(frames)
+        top, left, h, w = random_resized_crop_box(clip.shape[-2], clip.shape[-1], self.scale, self.ratio, rng)
+        clip = _resize(clip[..., top : top + h, left : left + w], (self.crop_size, self.crop_size))
+        if self.flip and rng.random() < 0.5:
+            clip = clip.flip(-1)
+        if self.rand_augment is not None:
+            clip = self._augment_frames(clip, int(rng.integers(2**31)))
+        clip = self.normalize(clip)
+        if self.erase is not None:
+            channels, frames_, height, width = clip.shape
+            with _seeded_global_rng(int(rng.integers(2**31))):
+                clip = self.erase(clip.reshape(channels * frames_, height, width)).reshape(channels, frames_, height, width)
+        return clip
+
+
 class EvalClipTransform:
-    """Resize the short side to ``short_side`` (default ``crop_size``), centre crop
-    ``crop_size`` x ``crop_size``, normalise. Deterministic."""
+    """Resize the short side to ``short_side`` (default ``crop_size``), then take
+    ``num_crops`` square crops of ``crop_size`` spread along the long side (one:
+    the centre; three: start, centre, end, VideoMAE's protocol), normalise.
+    Deterministic. Returns the views [num_crops, C, T, H, W]."""
 
     def __init__(
         self,
@@ -123,11 +250,15 @@ class EvalClipTransform:
         mean: Sequence[float],
         std: Sequence[float],
         short_side: int | None = None,
+        num_crops: int = 1,
     ) -> None:
         self.crop_size = crop_size
         self.short_side = short_side or crop_size
         if self.short_side < crop_size:
             raise ValueError(f"short_side={self.short_side} is smaller than crop_size={crop_size}")
+        if num_crops < 1:
+            raise ValueError(f"eval.num_crops must be at least 1, got {num_crops}")
+        self.num_crops = num_crops
         self.normalize = _Normalize(mean, std)
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
@@ -136,7 +267,14 @@ class EvalClipTransform:
         scale = self.short_side / min(height, width)
         size = (max(self.crop_size, round(height * scale)), max(self.crop_size, round(width * scale)))
         clip = _resize(clip, size)
-        top = (size[0] - self.crop_size) // 2
-        left = (size[1] - self.crop_size) // 2
-        clip = clip[..., top : top + self.crop_size, left : left + self.crop_size]
-        return self.normalize(clip)
+        crop = self.crop_size
+        # Crops move along the long side and are centred on the short one.
+        along_height = size[0] > size[1]
+        free = (size[0] if along_height else size[1]) - crop
+        other = ((size[1] if along_height else size[0]) - crop) // 2
+        offsets = [free // 2] if self.num_crops == 1 else np.linspace(0, free, self.num_crops).round().astype(int).tolist()
+        views = []
+        for offset in offsets:
+            top, left = (offset, other) if along_height else (other, offset)
+            views.append(self.normalize(clip[..., top : top + crop, left : left + crop]))
+        return torch.stack(views)

@@ -73,7 +73,7 @@ class MaskedAutoencoder(nn.Module):
             depth=decoder_depth,
             num_heads=decoder_num_heads,
             out_dim=encoder.tubelet_size * encoder.patch_size**2 * in_chans,
-            norm_eps=encoder.norm.eps,
+            norm_eps=encoder.norm_eps,
             grad_checkpointing=encoder.grad_checkpointing,
         )
         shape = (1, in_chans, 1, 1, 1)

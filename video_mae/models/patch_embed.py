@@ -43,3 +43,19 @@ class PatchEmbed3D(nn.Module):
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"expected clips of shape [B, C, T, H, W] = [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
         return self.proj(x).flatten(2).transpose(1, 2)
+
+
+def resize_tubelet_kernel(weight: torch.Tensor, tubelet_size: int) -> torch.Tensor:
+    """Adapts a patch-embedding kernel [D, C, t, p, p] to another tubelet length.
+
+    The kernel is resampled along time and rescaled by ``t_old / t_new``, so a clip
+    that does not move gives the same tokens as before (I3D-style inflation when
+    the tubelet grows, averaging when it shrinks)."""
+    old = weight.shape[2]
+    if old == tubelet_size:
+        return weight
+    d, c, _, p, q = weight.shape
+    flat = weight.permute(0, 1, 3, 4, 2).reshape(-1, 1, old).float()
+    resized = torch.nn.functional.interpolate(flat, size=tubelet_size, mode="linear", align_corners=False)
+    resized = resized.reshape(d, c, p, q, tubelet_size).permute(0, 1, 4, 2, 3)
+    return (resized * (old / tubelet_size)).to(weight.dtype).contiguous()

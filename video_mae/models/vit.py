@@ -7,7 +7,7 @@ from torch import nn
 
 from .layers import Block, init_vit_weights, run_blocks
 from .patch_embed import PatchEmbed3D
-from .pos_embed import sinusoid_table
+from .pos_embed import resize_pos_embed, sinusoid_table
 
 
 class VisionTransformer3D(nn.Module):
@@ -37,13 +37,20 @@ class VisionTransformer3D(nn.Module):
         layer_scale_init: float | None = None,
         norm_eps: float = 1e-6,
         grad_checkpointing: bool = False,
+        final_norm: bool = True,
+        pos_embed_grid: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.grad_checkpointing = grad_checkpointing
         self.patch_embed = PatchEmbed3D(img_size, patch_size, num_frames, tubelet_size, in_chans, embed_dim)
-        # Fixed, so not a parameter and not saved: it is a function of the grid.
-        self.register_buffer("pos_embed", sinusoid_table(self.patch_embed.num_patches, embed_dim)[None], persistent=False)
+        # The fixed table is defined on `pos_embed_grid` (the pretraining grid when a
+        # fine-tuned model sees other clip lengths or sizes) and resampled to this
+        # model's grid. Not a parameter and not saved: it is a function of the grids.
+        source = tuple(pos_embed_grid) if pos_embed_grid is not None else self.patch_embed.grid
+        self.pos_embed_grid = source
+        table = resize_pos_embed(sinusoid_table(source[0] * source[1] * source[2], embed_dim), source, self.patch_embed.grid)
+        self.register_buffer("pos_embed", table[None], persistent=False)
         # Stochastic depth grows linearly with depth, as in VideoMAE and timm.
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
@@ -60,7 +67,9 @@ class VisionTransformer3D(nn.Module):
             )
             for rate in rates
         )
-        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        # Without final_norm (mean-pooling classifiers), the norm moves after the pooling.
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else nn.Identity()
+        self.norm_eps = norm_eps
         self.apply(init_vit_weights)
 
     @property

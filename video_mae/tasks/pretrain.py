@@ -14,9 +14,8 @@ from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.loader import EpochSampler, make_loader
-from ..data.sampling import ClipSampler
 from ..data.settings import DataSettings
-from ..data.transforms import EvalClipTransform, TrainClipTransform
+from ..data.transforms import EvalClipTransform
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings, build_adamw
 from ..engine.schedule import WarmupCosineSchedule
@@ -61,7 +60,7 @@ def read_center_clip(path: str | Path, data: DataSettings, reader: str | None = 
     """The centre clip of a video as the model sees it in evaluation: [C, T, H, W]."""
     dataset = VideoClipDataset(
         [VideoRecord(row=0, path=str(path), label=0)],
-        ClipSampler(data.num_frames, data.sampling_rate),
+        data.sampler(),
         EvalClipTransform(data.crop_size, data.mean, data.std),
         train=False,
         backend=reader or data.reader,
@@ -143,11 +142,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     train_records, val_records = data.records()
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    sampler = ClipSampler(data.num_frames, data.sampling_rate)
+    sampler = data.sampler()
     dataset = VideoClipDataset(
         train_records,
         sampler,
-        TrainClipTransform(data.crop_size, data.mean, data.std, data.scales, flip=data.flip),
+        instantiate(cfg.augment, _convert_="all"),
         train=True,
         backend=data.reader,
         clips_per_video=data.clips_per_video,
