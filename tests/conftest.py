@@ -105,3 +105,8 @@ def _few_threads():
     torch.set_num_threads(min(previous, 2))
     yield
     torch.set_num_threads(previous)
+
+
+def tiny_finetune_overrides(demo_cache: Path) -> list[str]:
+    """tiny_overrides without the MAE decoder keys (fine-tuning builds no decoder)."""
+    return [o for o in tiny_overrides(demo_cache) if not o.startswith("model.decoder")]

@@ -92,7 +92,7 @@ def test_resume_after_a_stop_gives_identical_weights(straight_run, tiny_pretrain
 
 
 def test_resume_mid_epoch_with_accumulation(tiny_pretrain_cfg, tmp_path, monkeypatch):
-    overrides = ["train.batch_size=2", "train.accum_steps=2", "train.save_every_steps=1", "train.recon_every_epochs=0"]
+    overrides = ["train.batch_size=2", "train.accum_steps=2", "train.save_every_steps=1", "recon_every_epochs=0"]
     straight = tmp_path / "straight"
     run(tiny_pretrain_cfg(*overrides), straight)
     real_save = train_module.save_checkpoint
@@ -177,7 +177,7 @@ def cli_env(tmp_path: Path) -> dict:
 
 
 def test_sigkill_then_same_command_continues_to_the_same_weights(demo_cache, tmp_path):
-    overrides = tiny_overrides(demo_cache) + ["train.epochs=4", "train.recon_every_epochs=0"]
+    overrides = tiny_overrides(demo_cache) + ["train.epochs=4", "recon_every_epochs=0"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run([CLI, *overrides, f"hydra.run.dir={straight}"], check=True, env=cli_env(tmp_path), capture_output=True)
     command = [CLI, *overrides, f"hydra.run.dir={killed}"]
@@ -215,7 +215,7 @@ def test_multirun_sweep_writes_one_run_directory_per_job(demo_cache, tmp_path):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs_on_cpu(tiny_pretrain_cfg, tmp_path, precision):
-    summary = run(tiny_pretrain_cfg(f"train.precision={precision}", "train.epochs=1", "train.recon_every_epochs=0"), tmp_path)
+    summary = run(tiny_pretrain_cfg(f"train.precision={precision}", "train.epochs=1", "recon_every_epochs=0"), tmp_path)
     assert summary["nonfinite_skipped"] == 0 and summary["last_loss"] > 0
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert (state["scaler"] is not None) == (precision == "fp16")
@@ -223,7 +223,7 @@ def test_mixed_precision_runs_on_cpu(tiny_pretrain_cfg, tmp_path, precision):
 
 
 def test_tensorboard_mirrors_the_log(tiny_pretrain_cfg, tmp_path):
-    run(tiny_pretrain_cfg("train.tensorboard=true", "train.epochs=1", "train.recon_every_epochs=0"), tmp_path)
+    run(tiny_pretrain_cfg("train.tensorboard=true", "train.epochs=1", "recon_every_epochs=0"), tmp_path)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 

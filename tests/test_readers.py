@@ -94,3 +94,17 @@ def test_backend_names():
     assert resolve_backend("auto") in ("decord", "pyav")
     with pytest.raises(ValueError, match="data.reader must be one of"):
         resolve_backend("opencv")
+
+
+@pytest.mark.skipif(not decord_available(), reason="decord is not installed on this platform")
+def test_auto_falls_back_to_pyav_where_decord_fails(tmp_path):
+    # decord 0.6 cannot copy out frames 48 pixels wide; PyAV reads them.
+    path = tmp_path / "narrow.mp4"
+    write_mp4(path, indexed_frames(12, height=32, width=48))
+    with pytest.raises(VideoReadError, match="decode failed"):
+        with open_video(str(path), "decord") as video:
+            video.get_frames([0])
+    with open_video(str(path), "auto") as video:
+        frames = video.get_frames([3, 7])
+        assert video.backend == "pyav"
+    assert frames.shape == (2, 32, 48, 3)

@@ -44,6 +44,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .data.dataset import TooManyBadVideos
     from .data.lists import DataListError
     from .engine.train import NonFiniteLossError
+    from .models.pretrained import PretrainedMismatch
 
     return (
         ValueError,
@@ -52,6 +53,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         CheckpointError,
         TooManyBadVideos,
         NonFiniteLossError,
+        PretrainedMismatch,
         HydraException,
         OmegaConfBaseException,
     )
@@ -61,7 +63,7 @@ def _hydra_app(config_name: str, task):
     import hydra
 
     register_resolvers()
-    prog = f"vmae-{config_name}"
+    prog = {"evaluate": "vmae-eval"}.get(config_name, f"vmae-{config_name}")
 
     def main(cfg) -> None:
         try:
@@ -73,7 +75,8 @@ def _hydra_app(config_name: str, task):
             print(f"{prog}: error: {message}", file=sys.stderr)
             print(f"{prog}: (set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
             sys.exit(2)
-        print(json.dumps(summary, indent=1))
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
+            print(json.dumps(summary, indent=1))
 
     return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)
 
@@ -83,6 +86,20 @@ def pretrain() -> None:
     from .tasks.pretrain import run
 
     _hydra_app("pretrain", run)()
+
+
+def finetune() -> None:
+    """vmae-finetune: fine-tuning or probing for action recognition (a Hydra app)."""
+    from .tasks.finetune import run
+
+    _hydra_app("finetune", run)()
+
+
+def evaluate() -> None:
+    """vmae-eval: multi-view evaluation of a fine-tuned checkpoint (a Hydra app)."""
+    from .tasks.evaluate import run
+
+    _hydra_app("evaluate", run)()
 
 
 def visualize(argv: list[str] | None = None) -> int:

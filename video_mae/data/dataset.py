@@ -61,6 +61,10 @@ class VideoClipDataset(Dataset):
     label: int (the record's label)
     row: int (the record's row in its data list)
     replaced: int (how many unreadable videos were skipped to produce this item)
+
+    In evaluation (``train=False``) an unreadable video is never replaced: it raises,
+    or with ``report_unreadable`` comes back as ``video=None`` and ``failed=<reason>``
+    for :func:`~video_mae.data.loader.collate_reporting_failures` to set aside.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class VideoClipDataset(Dataset):
         max_retries: int = 10,
         seed: int = 0,
         bad_videos: BadVideoLog | None = None,
+        report_unreadable: bool = False,
     ) -> None:
         if not records:
             raise ValueError("the dataset has no videos")
@@ -90,6 +95,7 @@ class VideoClipDataset(Dataset):
         self.max_retries = max_retries
         self.seed = seed
         self.bad_videos = bad_videos or BadVideoLog(None)
+        self.report_unreadable = report_unreadable
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,6 +114,8 @@ class VideoClipDataset(Dataset):
                 clips = self.load_clips(record, rng)
             except VideoReadError as err:
                 self.bad_videos.record(err.path, err.reason)
+                if not self.train and self.report_unreadable:
+                    return {"video": None, "label": record.label, "row": record.row, "failed": err.reason}
                 if not self.train:
                     raise
                 if attempt >= self.max_retries:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 
 class EpochSampler(Sampler[int]):
@@ -41,6 +41,16 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def collate_reporting_failures(items: list[dict]) -> dict:
+    """Batches the readable items and lists the unreadable ones under ``failed``
+    as (row, reason) pairs; ``video`` is None when no item of the batch was readable."""
+    good = [item for item in items if item.get("video") is not None]
+    failed = [(int(item["row"]), item["failed"]) for item in items if item.get("video") is None]
+    batch = default_collate([{k: v for k, v in item.items() if k != "failed"} for item in good]) if good else {"video": None}
+    batch["failed"] = failed
+    return batch
+
+
 def make_loader(
     dataset: Dataset,
     sampler: Sampler[int],
@@ -49,6 +59,7 @@ def make_loader(
     pin_memory: bool = False,
     drop_last: bool = True,
     timeout_s: float = 0.0,
+    collate_fn: Callable[[list], dict] | None = None,
 ) -> DataLoader:
     """A DataLoader that takes its order from ``sampler``. With workers, a batch
     that takes longer than ``timeout_s`` seconds (0: no limit) raises instead of hanging."""
@@ -61,7 +72,28 @@ def make_loader(
         drop_last=drop_last,
         timeout=timeout_s if num_workers > 0 else 0.0,
         worker_init_fn=_worker_init if num_workers > 0 else None,
+        collate_fn=collate_fn,
         # A fixed generator keeps the loader from drawing its worker seeds from the
         # global RNG, which would otherwise differ between a straight and a resumed run.
         generator=torch.Generator().manual_seed(0),
     )
+
+
+def epoch_loaders(
+    dataset: Dataset,
+    batch_size: int,
+    seed: int,
+    num_workers: int,
+    pin_memory: bool = False,
+    timeout_s: float = 0.0,
+) -> Callable[[int, int], DataLoader]:
+    """A factory ``(epoch, start_batch) -> DataLoader`` over a shuffled training set
+    (whole batches only), for :class:`~video_mae.engine.train.Trainer`. The dataset's
+    epoch is set before the workers copy it."""
+
+    def loader(epoch: int, start_batch: int) -> DataLoader:
+        dataset.set_epoch(epoch)
+        order = EpochSampler(len(dataset), seed, epoch, shuffle=True, start=start_batch * batch_size)
+        return make_loader(dataset, order, batch_size, num_workers, pin_memory=pin_memory, timeout_s=timeout_s)
+
+    return loader

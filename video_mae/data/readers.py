@@ -189,6 +189,42 @@ class PyAVVideo:
         self.close()
 
 
+class AutoVideo:
+    """decord first, PyAV when decord cannot open or decode the file (decord fails
+    on some valid files, e.g. frame widths of 16, 24, 48 or 72 pixels). ``backend``
+    says which one is serving."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._video: DecordVideo | PyAVVideo = DecordVideo(path)
+            self.backend = "decord"
+        except VideoReadError as err:
+            if err.reason.startswith(("missing", "empty")):
+                raise
+            self._video, self.backend = PyAVVideo(path), "pyav"
+        self.info = self._video.info
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        try:
+            return self._video.get_frames(indices)
+        except VideoReadError:
+            if self.backend != "decord":
+                raise
+        self._video.close()
+        self._video, self.backend = PyAVVideo(self.path), "pyav"
+        return self._video.get_frames(indices)
+
+    def close(self) -> None:
+        self._video.close()
+
+    def __enter__(self) -> "AutoVideo":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def decord_available() -> bool:
     try:
         import decord  # noqa: F401
@@ -208,10 +244,12 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def open_video(path: str, backend: str = "auto") -> DecordVideo | PyAVVideo:
-    """Opens ``path`` with the given backend ('auto', 'decord' or 'pyav')."""
-    if resolve_backend(backend) == "decord":
-        return DecordVideo(path)
+def open_video(path: str, backend: str = "auto") -> AutoVideo | DecordVideo | PyAVVideo:
+    """Opens ``path`` with the given backend: 'decord', 'pyav', or 'auto' (decord
+    with PyAV as the fallback where decord is installed, else PyAV)."""
+    resolved = resolve_backend(backend)
+    if resolved == "decord":
+        return AutoVideo(path) if backend == "auto" else DecordVideo(path)
     return PyAVVideo(path)
 
 
@@ -223,6 +261,7 @@ def read_frames(path: str, indices: Sequence[int], backend: str = "auto") -> np.
 
 __all__ = [
     "BACKENDS",
+    "AutoVideo",
     "DecordVideo",
     "PyAVVideo",
     "VideoInfo",

@@ -11,13 +11,13 @@ the same augmentations again after a resume.
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..seeding import seeded_global_rng
 
 # (uint8 frames [T, H, W, 3], generator) -> [C, T, H, W] clip or [V, C, T, H, W] views
 ClipTransform = Callable[[np.ndarray, np.random.Generator], torch.Tensor]
@@ -151,21 +151,6 @@ def random_resized_crop_box(
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-@contextmanager
-def _seeded_global_rng(seed: int) -> Iterator[None]:
-    """timm's RandAugment and RandomErasing draw from the global ``random`` and
-    ``numpy.random`` states; seeding them identically before each frame gives every
-    frame the same operations. The states are restored afterwards."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-
-
 class FinetuneClipTransform:
     """Fine-tuning augmentation (VideoMAE's recipe, per clip): random resized crop
     (area ``scale``, aspect ``ratio``) to ``crop_size``, optional flip, RandAugment
@@ -218,7 +203,7 @@ class FinetuneClipTransform:
         frames = clip.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
         out = []
         for frame in frames:
-            with _seeded_global_rng(seed):
+            with seeded_global_rng(seed):
                 out.append(np.asarray(self.rand_augment(Image.fromarray(frame))))
         return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float()
 
@@ -233,7 +218,7 @@ class FinetuneClipTransform:
         clip = self.normalize(clip)
         if self.erase is not None:
             channels, frames_, height, width = clip.shape
-            with _seeded_global_rng(int(rng.integers(2**31))):
+            with seeded_global_rng(int(rng.integers(2**31))):
                 clip = self.erase(clip.reshape(channels * frames_, height, width)).reshape(channels, frames_, height, width)
         return clip
 

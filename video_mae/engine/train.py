@@ -45,13 +45,12 @@ class TrainSettings:
     resume: bool = True
     progress_bar: bool = True
     tensorboard: bool = False
-    recon_every_epochs: int = 1
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "accum_steps", "log_every", "max_nonfinite_in_row"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("save_every_steps", "save_every_epochs", "recon_every_epochs"):
+        for key in ("save_every_steps", "save_every_epochs"):
             if getattr(self, key) < 0:
                 raise ValueError(f"train.{key} must be >= 0, got {getattr(self, key)}")
 
@@ -91,6 +90,8 @@ class Trainer:
         logger: RunLogger,
         config: dict,
         on_epoch_end: Callable[[int], None] | None = None,
+        on_step_end: Callable[[int], None] | None = None,
+        extras: dict[str, Any] | None = None,
     ) -> None:
         if micro_batches_per_epoch % settings.accum_steps:
             raise ValueError("micro_batches_per_epoch must be a multiple of train.accum_steps")
@@ -108,6 +109,9 @@ class Trainer:
         self.logger = logger
         self.config = config
         self.on_epoch_end = on_epoch_end
+        self.on_step_end = on_step_end
+        # Objects with state_dict()/load_state_dict() saved with the run (mixup RNG, EMA, best score).
+        self.extras = dict(extras or {})
         self.scaler = make_grad_scaler(device, precision)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(settings.seed)
@@ -142,6 +146,7 @@ class Trainer:
             "counters": dict(self.counters),
             "rng": rng,
             "config": self.config,
+            "extras": {name: extra.state_dict() for name, extra in self.extras.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -158,6 +163,9 @@ class Trainer:
         self.generator.set_state(rng["generator"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
+        for name, extra in self.extras.items():
+            if name in state.get("extras", {}):
+                extra.load_state_dict(state["extras"][name])
 
     def save(self) -> Path:
         path = self.checkpoint_dir / "last.pt"
@@ -258,6 +266,8 @@ class Trainer:
                 if applied:
                     self._nonfinite_in_row = 0
                     window.add_step(step_loss)
+                    if self.on_step_end is not None:
+                        self.on_step_end(self.step)
                 else:
                     self._skip_nonfinite(epoch)
                 step_loss = torch.zeros((), device=self.device)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
-from ..data.loader import EpochSampler, make_loader
+from ..data.loader import epoch_loaders
 from ..data.settings import DataSettings
 from ..data.transforms import EvalClipTransform
 from ..engine.device import resolve_device, resolve_precision
@@ -23,6 +23,7 @@ from ..engine.train import Trainer, TrainSettings
 from ..logging import RunLogger
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
+from .run_dir import open_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ RESUME_FREE_KEYS = (
     "train.log_every",
     "train.save_every_steps",
     "train.save_every_epochs",
-    "train.recon_every_epochs",
+    "recon_every_epochs",
     "train.max_nonfinite_in_row",
     "data.num_workers",
     "data.pin_memory",
@@ -81,61 +82,19 @@ def load_pretrained(path: str | Path, mask_ratio: float | None = None) -> tuple[
     return model.eval(), data
 
 
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _config_changes(saved: dict, current: dict) -> list[str]:
-    old, new = _flatten(saved), _flatten(current)
-    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
-
-
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Pretrains as ``cfg`` says, in ``run_dir`` (default: Hydra's run directory).
 
     Re-running with the same run directory resumes from ``checkpoints/last.pt``.
     Returns a summary: first and last logged loss, steps, counters, run_dir.
     """
-    if run_dir is None:
-        from hydra.core.hydra_config import HydraConfig
-
-        run_dir = HydraConfig.get().runtime.output_dir
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = OmegaConf.to_container(cfg, resolve=True)
-
-    data: DataSettings = instantiate(cfg.data, _convert_="all")
     train: TrainSettings = instantiate(cfg.train, _convert_="all")
+    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS)
+    run_dir, config, last, saved_state = opened.path, opened.config, opened.last, opened.resume_from
+    data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
     device = resolve_device(train.device)
     precision = resolve_precision(train.precision, device)
-
-    last = run_dir / "checkpoints" / "last.pt"
-    saved_state = None
-    if last.is_file():
-        if not train.resume:
-            raise FileExistsError(
-                f"{last} exists and train.resume=false; pick another hydra.run.dir, "
-                "or set train.resume=true to continue that run"
-            )
-        saved_state = last
-    previous_config = run_dir / "config.yaml"
-    if saved_state is not None and previous_config.is_file():
-        saved = OmegaConf.to_container(OmegaConf.load(previous_config), resolve=True)
-        changed = [key for key in _config_changes(saved, config) if key not in RESUME_FREE_KEYS]
-        if changed:
-            raise ValueError(
-                f"{run_dir} holds a run with a different config ({', '.join(changed[:8])}); "
-                "resume it with the same settings, or choose another hydra.run.dir"
-            )
-    OmegaConf.save(OmegaConf.create(config), previous_config)
 
     torch.manual_seed(train.seed)
     model = build_model(cfg, data).to(device)
@@ -168,22 +127,20 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     )
     optimizer = build_adamw(model, optim, peak_lr, device)
 
-    def loaders(epoch: int, start_batch: int):
-        dataset.set_epoch(epoch)
-        order = EpochSampler(len(dataset), train.seed, epoch, shuffle=True, start=start_batch * train.batch_size)
-        return make_loader(
-            dataset,
-            order,
-            train.batch_size,
-            data.num_workers,
-            pin_memory=data.pin_memory and device.type == "cuda",
-            timeout_s=data.timeout_s,
-        )
+    loaders = epoch_loaders(
+        dataset,
+        train.batch_size,
+        train.seed,
+        data.num_workers,
+        pin_memory=data.pin_memory and device.type == "cuda",
+        timeout_s=data.timeout_s,
+    )
 
     preview_path = (val_records or train_records)[0].path
 
     def on_epoch_end(epoch: int) -> None:
-        if not train.recon_every_epochs or (epoch + 1) % train.recon_every_epochs:
+        every = int(cfg.recon_every_epochs)
+        if not every or (epoch + 1) % every:
             return
         clip = read_center_clip(preview_path, data)
         picture = reconstruction_grid(reconstruct(model, clip, seed=train.seed))

@@ -1,0 +1,341 @@
+"""Fine-tuning (or probing) a video encoder for action recognition."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from ..checkpoint import load_checkpoint
+from ..data.dataset import BadVideoLog, VideoClipDataset
+from ..data.loader import epoch_loaders
+from ..data.settings import DataSettings
+from ..engine.device import resolve_device, resolve_precision
+from ..engine.evaluate import EvalSettings, evaluate_videos
+from ..engine.mixup import VideoMixup
+from ..engine.optim import OptimSettings, build_adamw
+from ..engine.schedule import WarmupCosineSchedule
+from ..engine.train import Trainer, TrainSettings
+from ..logging import RunLogger
+from ..models.classifier import VideoClassifier
+from ..models.pretrained import load_encoder_weights
+from ..models.probe import ProbeClassifier
+from .run_dir import open_run_dir
+
+log = logging.getLogger(__name__)
+
+# Keys that do not change what is trained (see pretrain.RESUME_FREE_KEYS).
+RESUME_FREE_KEYS = (
+    "train.epochs",
+    "train.resume",
+    "train.device",
+    "train.progress_bar",
+    "train.tensorboard",
+    "train.log_every",
+    "train.save_every_steps",
+    "train.save_every_epochs",
+    "train.max_nonfinite_in_row",
+    "data.num_workers",
+    "data.pin_memory",
+    "data.timeout_s",
+    "data.demo.cache_dir",
+    "eval.batch_size",
+    "eval.clips_per_forward",
+    "eval.num_clips",
+    "eval.num_crops",
+    "eval.short_side",
+    "eval.use_ema",
+)
+
+
+@dataclass
+class ClassifierSpec:
+    """What, beyond the config, rebuilds a fine-tuned model: saved in its checkpoints."""
+
+    num_classes: int
+    pos_embed_grid: list[int] | None
+    class_names: list[str]
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__init__(**state)
+
+
+@dataclass
+class BestScore:
+    """Best validation top-1 so far and its epoch (1-based); saved with the run."""
+
+    top1: float = -1.0
+    epoch: int = 0
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__init__(**state)
+
+
+class EmaWeights:
+    """An exponential moving average of the model's weights (timm's ModelEmaV3)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        from timm.utils import ModelEmaV3
+
+        if not 0 < decay < 1:
+            raise ValueError(f"ema must be in (0, 1) or null, got {decay}")
+        self.ema = ModelEmaV3(model, decay=decay)
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.ema.module
+
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        self.ema.update(model, step=step)
+
+    def state_dict(self) -> dict:
+        return self.ema.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ema.module.load_state_dict(state)
+
+
+def build_classifier(cfg: DictConfig, num_classes: int, pos_embed_grid: list[int] | None) -> torch.nn.Module:
+    """The fine-tuning model (or probe) ``cfg`` describes, with an encoder from ``cfg.model.encoder``."""
+    probe = cfg.probe
+    mean_pooling = bool(cfg.head.mean_pooling)
+    encoder = instantiate(
+        cfg.model.encoder,
+        final_norm=probe is not None or not mean_pooling,
+        pos_embed_grid=list(pos_embed_grid) if pos_embed_grid else None,
+        _convert_="all",
+    )
+    if probe is not None:
+        return ProbeClassifier(encoder, num_classes, kind=str(probe), num_heads=int(cfg.probe_heads))
+    return VideoClassifier(
+        encoder,
+        num_classes,
+        mean_pooling=mean_pooling,
+        head_dropout=float(cfg.head.dropout),
+        head_init_scale=float(cfg.head.init_scale),
+    )
+
+
+def pretraining_grid(state: dict) -> list[int]:
+    """The token grid a pretraining checkpoint was trained on, from its stored config."""
+    try:
+        enc = state["config"]["model"]["encoder"]
+        return [
+            enc["num_frames"] // enc["tubelet_size"],
+            enc["img_size"] // enc["patch_size"],
+            enc["img_size"] // enc["patch_size"],
+        ]
+    except (KeyError, TypeError):
+        raise ValueError("pretrained: the checkpoint holds no pretraining config (model.encoder); is it a vmae-pretrain checkpoint?") from None
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    """Fine-tunes (or probes) as ``cfg`` says; ends with the multi-view evaluation
+    of the best checkpoint on the validation list. Returns a summary."""
+    train: TrainSettings = instantiate(cfg.train, _convert_="all")
+    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS)
+    run_dir = opened.path
+    data: DataSettings = instantiate(cfg.data, _convert_="all")
+    optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
+    eval_settings: EvalSettings = instantiate(cfg.eval, _convert_="all")
+    device = resolve_device(train.device)
+    precision = resolve_precision(train.precision, device)
+    torch.manual_seed(train.seed)
+
+    train_records, val_records = data.records()
+    class_names = data.classes(train_records)
+    num_classes = len(class_names)
+    if max(r.label for r in train_records) >= num_classes:
+        raise ValueError(f"the training list has label {max(r.label for r in train_records)}, but data.num_classes={num_classes}")
+
+    pretrained_state = load_checkpoint(cfg.pretrained) if cfg.pretrained else None
+    grid = None
+    if pretrained_state is not None:
+        source = pretraining_grid(pretrained_state)
+        target = [data.num_frames // cfg.model.encoder.tubelet_size, data.crop_size // cfg.model.encoder.patch_size]
+        grid = source if source != [target[0], target[1], target[1]] else None
+    spec = ClassifierSpec(num_classes=num_classes, pos_embed_grid=grid, class_names=class_names)
+    model = build_classifier(cfg, num_classes, grid)
+    logger = RunLogger(run_dir, tensorboard=train.tensorboard)
+    if pretrained_state is not None and opened.resume_from is None:
+        report = load_encoder_weights(model, pretrained_state["model"])
+        logger.log("pretrained", step=0, path=str(cfg.pretrained), pos_embed_grid=grid, **report.summary())
+        log.info("pretrained encoder from %s: %s", cfg.pretrained, report.summary())
+    model.to(device)
+
+    bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
+    dataset = VideoClipDataset(
+        train_records,
+        data.sampler(),
+        instantiate(cfg.augment, _convert_="all"),
+        train=True,
+        backend=data.reader,
+        clips_per_video=data.clips_per_video,
+        max_retries=data.max_retries,
+        seed=train.seed,
+        bad_videos=bad_videos,
+    )
+    micro_per_epoch = len(dataset) // (train.batch_size * train.accum_steps) * train.accum_steps
+    if micro_per_epoch == 0:
+        raise ValueError(
+            f"the training list has {len(dataset)} videos, fewer than train.batch_size x train.accum_steps "
+            f"= {train.batch_size * train.accum_steps}"
+        )
+    steps_per_epoch = micro_per_epoch // train.accum_steps
+    global_batch = train.batch_size * data.clips_per_video * train.accum_steps
+    peak_lr, final_lr = optim.scaled_lr(global_batch)
+    schedule = WarmupCosineSchedule(
+        peak_lr, final_lr, round(optim.warmup_epochs * steps_per_epoch), train.epochs * steps_per_epoch
+    )
+    optimizer = build_adamw(model, optim, peak_lr, device)
+
+    mixup: VideoMixup = instantiate(cfg.mixup, num_classes=num_classes, seed=train.seed)
+    if mixup.active and (train.batch_size * data.clips_per_video) % 2:
+        raise ValueError("mixup needs an even number of clips per step: make train.batch_size x data.clips_per_video even")
+
+    def loss_fn(net: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if mixup.active:
+            clips, targets = mixup(clips, labels)
+            logits = net(clips)
+            return torch.sum(-targets * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+        return F.cross_entropy(net(clips).float(), labels, label_smoothing=mixup.label_smoothing)
+
+    ema = EmaWeights(model, float(cfg.ema)) if cfg.ema is not None else None
+    best = BestScore()
+    extras = {"classifier": spec, "mixup": mixup, "best": best}
+    if ema is not None:
+        extras["ema"] = ema
+    val_every = int(cfg.val_every_epochs)
+    quick = EvalSettings(num_clips=1, num_crops=1, short_side=eval_settings.short_side,
+                         batch_size=eval_settings.batch_size, clips_per_forward=eval_settings.clips_per_forward)  # fmt: skip
+
+    def on_epoch_end(epoch: int) -> None:
+        if not val_records or not val_every or (epoch + 1) % val_every:
+            return
+        metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, bad_videos=bad_videos)
+        record = {f"val_{key}": value for key, value in metrics.items()}
+        if ema is not None:
+            ema_metrics = evaluate_videos(ema.module, val_records, data, quick, device, precision, class_names)
+            record.update({f"val_ema_{key}": value for key, value in ema_metrics.items()})
+        improved = metrics["top1"] > best.top1
+        if improved:
+            best.top1, best.epoch = metrics["top1"], epoch + 1
+            # last.pt was just written for this epoch (with the old best); save again so
+            # the file carries the new best score, then copy it.
+            save_path = trainer.save()
+            _copy_atomically(save_path, run_dir / "checkpoints" / "best.pt")
+        logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
+        log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
+
+    trainer = Trainer(
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        loss_fn=loss_fn,
+        loaders=epoch_loaders(
+            dataset,
+            train.batch_size,
+            train.seed,
+            data.num_workers,
+            pin_memory=data.pin_memory and device.type == "cuda",
+            timeout_s=data.timeout_s,
+        ),
+        micro_batches_per_epoch=micro_per_epoch,
+        settings=train,
+        device=device,
+        precision=precision,
+        clip_grad=optim.clip_grad,
+        run_dir=run_dir,
+        logger=logger,
+        config=opened.config,
+        on_epoch_end=on_epoch_end,
+        on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None,
+        extras=extras,
+    )
+    log.info("run directory: %s", run_dir)
+    log.info(
+        "%s, %s; %d classes, %d training videos, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
+        device, precision, num_classes, len(train_records), steps_per_epoch, peak_lr, optim.base_lr, global_batch,
+    )  # fmt: skip
+    if opened.resume_from is not None:
+        trainer.resume(opened.resume_from)
+    else:
+        logger.log(
+            "start",
+            step=0,
+            device=str(device),
+            precision=precision,
+            train_videos=len(train_records),
+            val_videos=len(val_records or []),
+            num_classes=num_classes,
+            global_batch=global_batch,
+            base_lr=optim.base_lr,
+            lr=peak_lr,
+            min_lr=final_lr,
+            layer_decay=optim.layer_decay,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=schedule.total_steps,
+            warmup_steps=schedule.warmup_steps,
+            trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+            probe=cfg.probe,
+            pretrained=str(cfg.pretrained) if cfg.pretrained else None,
+        )
+    try:
+        summary = trainer.fit()
+        test_metrics = None
+        if val_records:
+            final = run_dir / "checkpoints" / ("best.pt" if (run_dir / "checkpoints" / "best.pt").is_file() else "last.pt")
+            test_metrics = evaluate_checkpoint_in_place(
+                model, ema, final, val_records, data, eval_settings, device, precision, class_names, run_dir, bad_videos
+            )
+            logger.log("test", step=trainer.step, checkpoint=str(final), **test_metrics)
+    finally:
+        logger.close()
+    summary = {**summary, "best_val_top1": best.top1, "best_epoch": best.epoch, "test": test_metrics, "run_dir": str(run_dir)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+def evaluate_checkpoint_in_place(
+    model: torch.nn.Module,
+    ema: EmaWeights | None,
+    checkpoint: Path,
+    records,
+    data: DataSettings,
+    settings: EvalSettings,
+    device: torch.device,
+    precision: str,
+    class_names: list[str],
+    out_dir: Path,
+    bad_videos: BadVideoLog,
+) -> dict:
+    """Loads ``checkpoint``'s weights (its EMA weights with ``settings.use_ema``) into
+    ``model`` and runs the full multi-view evaluation, writing the reports to ``out_dir``."""
+    state = load_checkpoint(checkpoint)
+    if settings.use_ema:
+        if "ema" not in state.get("extras", {}):
+            raise ValueError(f"eval.use_ema=true but {checkpoint} holds no EMA weights (set ema=<decay> when fine-tuning)")
+        model.load_state_dict(state["extras"]["ema"])
+    else:
+        model.load_state_dict(state["model"])
+    return evaluate_videos(model, records, data, settings, device, precision, class_names, out_dir=out_dir, bad_videos=bad_videos)
