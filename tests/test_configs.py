@@ -71,9 +71,63 @@ def test_each_data_and_mask_composes_and_instantiates(data, mask):
     build_all(compose_config("pretrain", overrides))
 
 
-@pytest.mark.parametrize("experiment", options("experiment"))
-def test_each_experiment_composes_and_instantiates(experiment):
+@pytest.mark.parametrize("experiment", [e for e in options("experiment") if e.startswith("pretrain_")])
+def test_each_pretraining_experiment_composes_and_instantiates(experiment):
     build_all(compose_config("pretrain", [f"experiment={experiment}", "data.train_list=/lists/train.txt"]))
+
+
+def build_finetune(cfg):
+    from video_mae.engine.evaluate import EvalSettings
+    from video_mae.engine.mixup import VideoMixup
+    from video_mae.tasks.finetune import build_classifier
+
+    data = instantiate(cfg.data, _convert_="all")
+    assert isinstance(instantiate(cfg.train, _convert_="all"), TrainSettings)
+    assert isinstance(instantiate(cfg.optim, _convert_="all"), OptimSettings)
+    assert isinstance(instantiate(cfg.eval, _convert_="all"), EvalSettings)
+    assert isinstance(instantiate(cfg.mixup, num_classes=data.num_classes or 10), VideoMixup)
+    instantiate(cfg.augment, _convert_="all")
+    with torch.device("meta"):
+        return data, build_classifier(cfg, data.num_classes or 10, None)
+
+
+def test_every_app_config_has_a_test():
+    assert sorted(p.stem for p in CONF.glob("*.yaml")) == ["evaluate", "finetune", "pretrain"]
+
+
+@pytest.mark.parametrize("experiment", [e for e in options("experiment") if e.startswith("finetune_")])
+def test_each_finetuning_experiment_composes_and_instantiates(experiment):
+    extra = ["lists=/l"] if experiment in ("finetune_ucf101_vit_b", "finetune_hmdb51_vit_b") else ["data.train_list=/l/train.txt"]
+    cfg = compose_config("finetune", [f"experiment={experiment}", *extra])
+    data, model = build_finetune(cfg)
+    assert model.num_classes == data.num_classes and model.encoder.embed_dim == 768
+
+
+@pytest.mark.parametrize("probe", ["null", "linear", "attentive"])
+@pytest.mark.parametrize("data", options("data"))
+def test_finetune_composes_with_every_data_and_probe(data, probe):
+    overrides = [f"data={data}", f"probe={probe}", "probe_heads=3"]
+    if data != "demo":
+        overrides.append("data.train_list=/l/train.txt")
+    build_finetune(compose_config("finetune", overrides))
+
+
+def test_finetuning_recipes():
+    k400 = compose_config("finetune", ["experiment=finetune_k400_vit_b"])
+    assert (k400.optim.layer_decay, k400.eval.num_clips, k400.eval.num_crops, k400.train.epochs) == (0.75, 5, 3, 75)
+    assert k400.augment.flip is True and k400.mixup.mixup_alpha == 0.8 and k400.mixup.cutmix_alpha == 1.0
+    ssv2 = compose_config("finetune", ["experiment=finetune_ssv2_vit_b"])
+    assert (ssv2.data.sampling, ssv2.augment.flip, ssv2.eval.num_clips, ssv2.data.num_classes) == ("segments", False, 2, 174)
+    ucf = compose_config("finetune", ["experiment=finetune_ucf101_vit_b", "lists=/data/ucf", "split=3"])
+    assert (ucf.data.train_list, ucf.data.val_list) == ("/data/ucf/train_split3.txt", "/data/ucf/test_split3.txt")
+    assert (ucf.optim.layer_decay, ucf.head.dropout, ucf.model.encoder.drop_path_rate) == (0.7, 0.5, 0.2)
+    demo = compose_config("finetune", [])
+    assert (demo.train.epochs, demo.eval.num_clips, demo.augment.rand_augment) == (10, 2, "rand-m7-n4-mstd0.5-inc1")
+
+
+def test_evaluate_config_composes():
+    cfg = compose_config("evaluate", ["checkpoint=/runs/x/best.pt"])
+    assert cfg.checkpoint == "/runs/x/best.pt" and cfg.eval.num_clips is None
 
 
 def test_the_demo_recipe_goes_with_the_demo_data_only():
@@ -85,11 +139,11 @@ def test_the_demo_recipe_goes_with_the_demo_data_only():
 
 
 def test_published_recipes():
-    k400 = compose_config("pretrain", ["experiment=k400_vit_b"])
+    k400 = compose_config("pretrain", ["experiment=pretrain_k400_vit_b"])
     assert (k400.data.sampling_rate, k400.mask.ratio, k400.train.epochs, k400.optim.base_lr) == (4, 0.9, 1600, 1.5e-4)
-    ssv2 = compose_config("pretrain", ["experiment=ssv2_vit_b"])
+    ssv2 = compose_config("pretrain", ["experiment=pretrain_ssv2_vit_b"])
     assert (ssv2.data.sampling_rate, ssv2.augment.flip, ssv2.data.flip_invariant, ssv2.train.epochs) == (2, False, False, 2400)
-    ucf = compose_config("pretrain", ["experiment=ucf101_vit_b"])
+    ucf = compose_config("pretrain", ["experiment=pretrain_ucf101_vit_b"])
     assert (ucf.mask.ratio, ucf.optim.base_lr, ucf.train.epochs) == (0.75, 3e-4, 3200)
     for cfg in (k400, ssv2, ucf):
         assert cfg.model.encoder.embed_dim == 768 and list(cfg.optim.betas) == [0.9, 0.95]

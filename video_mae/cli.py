@@ -159,5 +159,71 @@ def visualize(argv: list[str] | None = None) -> int:
     return 0
 
 
+def data_tool(argv: list[str] | None = None) -> int:
+    """vmae-data: data-list tools."""
+    from .data import builders
+
+    parser = argparse.ArgumentParser(prog="vmae-data", description="Data-list tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build-list",
+        help="write a data list (and classes.txt) from a benchmark's official annotation files or a class-per-folder tree",
+        description="Write a data list '<path> <label>' and the class names, from official annotations.",
+    )
+    build.add_argument("format", choices=builders.FORMATS)
+    build.add_argument("--videos", type=Path, required=True, help="folder holding the video files")
+    build.add_argument("--out", type=Path, required=True, help="data list to write")
+    build.add_argument("--annotations", type=Path, help="kinetics: train/validate CSV; ssv2: train/validation JSON; "
+                       "ucf101: trainlist0N.txt / testlist0N.txt; hmdb51: the split-files folder")  # fmt: skip
+    build.add_argument("--label-map", type=Path, help="ssv2: something-something-v2-labels.json; ucf101: classInd.txt")
+    build.add_argument("--split", type=int, default=1, help="hmdb51: split 1, 2 or 3 (default 1)")
+    build.add_argument("--subset", default="train", choices=["train", "test"], help="hmdb51: which videos of the split")
+    build.add_argument(
+        "--classes", type=Path, help="class names file: used when it exists (labels follow it), else written "
+        "(default: classes.txt beside --out)"
+    )  # fmt: skip
+    build.add_argument("--strict", action="store_true", help="fail if an annotated video is missing")
+    args = parser.parse_args(argv)
+
+    need = {"kinetics": ["annotations"], "ssv2": ["annotations", "label_map"], "ucf101": ["annotations", "label_map"], "hmdb51": ["annotations"]}
+    for key in need.get(args.format, []):
+        if getattr(args, key) is None:
+            parser.error(f"{args.format} needs --{key.replace('_', '-')}")
+    videos = args.videos.resolve()
+    try:
+        if args.format == "kinetics":
+            built = builders.kinetics(args.annotations, videos)
+        elif args.format == "ssv2":
+            built = builders.ssv2(args.annotations, videos, args.label_map)
+        elif args.format == "ucf101":
+            built = builders.ucf101(args.annotations, videos, args.label_map)
+        elif args.format == "hmdb51":
+            built = builders.hmdb51(args.annotations, videos, args.split, args.subset)
+        else:
+            built = builders.folder_tree(videos)
+        classes_path = args.classes or args.out.parent / "classes.txt"
+        if classes_path.is_file():
+            built = builders.relabel(built, builders.read_classes(classes_path), str(args.annotations or videos))
+    except builders.AnnotationError as err:
+        print(f"vmae-data: error: {err}", file=sys.stderr)
+        return 2
+    if built.missing:
+        sample = ", ".join(built.missing[:5])
+        print(f"vmae-data: {len(built.missing)} annotated videos not found under {videos} (e.g. {sample})", file=sys.stderr)
+        if args.strict:
+            return 1
+    if not built.entries:
+        print(f"vmae-data: error: no videos found under {videos}; nothing written", file=sys.stderr)
+        return 2
+    from .data.lists import write_data_list
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_data_list(args.out, built.entries)
+    if not classes_path.is_file():
+        classes_path.write_text("".join(f"{name}\n" for name in built.classes), encoding="utf-8")
+    print(f"wrote {len(built.entries)} videos in {len(built.classes)} classes to {args.out}; class names: {classes_path}")
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(visualize())
