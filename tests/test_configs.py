@@ -122,7 +122,7 @@ def test_finetuning_recipes():
     assert (ucf.data.train_list, ucf.data.val_list) == ("/data/ucf/train_split3.txt", "/data/ucf/test_split3.txt")
     assert (ucf.optim.layer_decay, ucf.head.dropout, ucf.model.encoder.drop_path_rate) == (0.7, 0.5, 0.2)
     demo = compose_config("finetune", [])
-    assert (demo.train.epochs, demo.eval.num_clips, demo.augment.rand_augment) == (10, 2, "rand-m7-n4-mstd0.5-inc1")
+    assert (demo.train.epochs, demo.data.num_frames, demo.eval.num_clips, demo.augment.rand_augment) == (20, 8, 2, None)
 
 
 def test_evaluate_config_composes():
