@@ -51,8 +51,6 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         resolve_backend(self.reader)  # fails early on a bad name
-        if self.train_list is None and self.demo is None:
-            raise ValueError("data.train_list is not set (give a data list, or use data=demo)")
         ClipSampler(self.num_frames, self.sampling_rate, self.sampling)  # fails early on bad values
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"data.num_classes must be at least 1, got {self.num_classes}")
@@ -77,6 +75,8 @@ class DataSettings:
 
     def records(self) -> tuple[list[VideoRecord], list[VideoRecord] | None]:
         """(train records, val records or None), generating the demo data if needed."""
+        if self.train_list is None and self.demo is None:
+            raise ValueError("data.train_list is not set (give a data list, or use data=demo)")
         if self.train_list is None:
             demo = ensure_demo_dataset(self.demo)
             return read_data_list(demo.train_list, self.root), read_data_list(demo.val_list, self.root)

@@ -16,6 +16,7 @@ class VideoClassifier(nn.Module):
 
     The head starts at ``head_init_scale`` times a truncated-normal draw (0.001 in
     VideoMAE), so the first steps barely move the pretrained encoder.
+    ``fc_norm_eps`` defaults to the encoder's norm epsilon (Hugging Face uses 1e-5).
     """
 
     def __init__(
@@ -25,6 +26,7 @@ class VideoClassifier(nn.Module):
         mean_pooling: bool = True,
         head_dropout: float = 0.0,
         head_init_scale: float = 0.001,
+        fc_norm_eps: float | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -38,7 +40,8 @@ class VideoClassifier(nn.Module):
         self.encoder = encoder
         self.num_classes = num_classes
         self.mean_pooling = mean_pooling
-        self.fc_norm = nn.LayerNorm(encoder.embed_dim, eps=encoder.norm_eps) if mean_pooling else None
+        eps = fc_norm_eps if fc_norm_eps is not None else encoder.norm_eps
+        self.fc_norm = nn.LayerNorm(encoder.embed_dim, eps=eps) if mean_pooling else None
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(encoder.embed_dim, num_classes)
         trunc_normal_(self.head.weight, std=0.02)

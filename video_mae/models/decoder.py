@@ -23,6 +23,7 @@ class MAEDecoder(nn.Module):
         qkv_bias: bool = True,
         layer_scale_init: float | None = None,
         norm_eps: float = 1e-6,
+        final_norm_eps: float | None = None,
         grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
@@ -38,7 +39,7 @@ class MAEDecoder(nn.Module):
             )
             for _ in range(depth)
         )
-        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        self.norm = nn.LayerNorm(embed_dim, eps=final_norm_eps if final_norm_eps is not None else norm_eps)
         self.head = nn.Linear(embed_dim, out_dim)
         self.apply(init_vit_weights)
 

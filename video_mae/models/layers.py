@@ -82,7 +82,8 @@ class Block(nn.Module):
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
+        # round, not int: a ratio like 6144 / 1408 must give back 6144 hidden units.
+        self.mlp = Mlp(in_features=dim, hidden_features=round(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
         if layer_scale_init is not None:
             self.gamma_1 = nn.Parameter(layer_scale_init * torch.ones(dim))
             self.gamma_2 = nn.Parameter(layer_scale_init * torch.ones(dim))

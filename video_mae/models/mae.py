@@ -43,6 +43,10 @@ class MaskedAutoencoder(nn.Module):
 
     The model takes clips normalised with ``pixel_mean`` / ``pixel_std`` (what
     the data transforms produce) and undoes that to build the targets.
+
+    The decoder's MLP ratio follows the encoder's unless ``decoder_mlp_ratio`` is
+    given (VideoMAE V2's ViT-g uses 48/11 in both); ``decoder_norm_eps`` sets the
+    epsilon of the decoder's last norm alone (Hugging Face uses 1e-5 there).
     """
 
     def __init__(
@@ -55,6 +59,8 @@ class MaskedAutoencoder(nn.Module):
         norm_pix_loss: bool = True,
         pixel_mean: tuple[float, ...] = IMAGENET_MEAN,
         pixel_std: tuple[float, ...] = IMAGENET_STD,
+        decoder_mlp_ratio: float | None = None,
+        decoder_norm_eps: float | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -73,7 +79,9 @@ class MaskedAutoencoder(nn.Module):
             depth=decoder_depth,
             num_heads=decoder_num_heads,
             out_dim=encoder.tubelet_size * encoder.patch_size**2 * in_chans,
+            mlp_ratio=decoder_mlp_ratio if decoder_mlp_ratio is not None else encoder.mlp_ratio,
             norm_eps=encoder.norm_eps,
+            final_norm_eps=decoder_norm_eps,
             grad_checkpointing=encoder.grad_checkpointing,
         )
         shape = (1, in_chans, 1, 1, 1)

@@ -9,8 +9,9 @@ from torch import nn
 
 from .patch_embed import resize_tubelet_kernel
 
-# Parts of a pretraining model that a classifier does not have.
-PRETRAIN_ONLY = ("decoder.", "encoder_to_decoder.", "mask_token")
+# Known parts that are not the encoder: a pretraining model's decoder side, and a
+# fine-tuned model's head (when starting a new fine-tuning from a fine-tuned encoder).
+NOT_ENCODER = ("decoder.", "encoder_to_decoder.", "mask_token", "fc_norm.", "head.")
 
 
 class PretrainedMismatch(ValueError):
@@ -23,8 +24,9 @@ class LoadReport:
 
     loaded: encoder keys copied into the model.
     adapted: keys changed on the way (resampled tubelet kernel).
-    ignored: pretraining-only keys (decoder, mask token, ...), and the encoder's
-             final norm when the model pools first and normalises after (fc_norm).
+    ignored: keys of parts other than the encoder (decoder, mask token, an earlier
+             head), and the encoder's final norm when the model pools first and
+             normalises after (fc_norm).
     missing: model keys the checkpoint did not provide (only the head may be).
     """
 
@@ -47,7 +49,7 @@ def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> Lo
 
     Anything else the model lacks (fc_norm, head, probe layers) is reported as
     missing; any checkpoint key that neither fits the encoder nor is a known
-    pretraining-only part raises :class:`PretrainedMismatch` with the list, as do
+    non-encoder part raises :class:`PretrainedMismatch` with the list, as do
     shape mismatches that cannot be adapted.
     """
     encoder: nn.Module = model.encoder
@@ -56,7 +58,7 @@ def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> Lo
     encoder_state: dict[str, torch.Tensor] = {}
     unexpected = []
     for key, value in state.items():
-        if key.startswith(PRETRAIN_ONLY):
+        if key.startswith(NOT_ENCODER):
             report.ignored.append(key)
         elif key.startswith("encoder."):
             encoder_state[key[len("encoder.") :]] = value

@@ -42,6 +42,7 @@ class VisionTransformer3D(nn.Module):
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
+        self.mlp_ratio = mlp_ratio
         self.grad_checkpointing = grad_checkpointing
         self.patch_embed = PatchEmbed3D(img_size, patch_size, num_frames, tubelet_size, in_chans, embed_dim)
         # The fixed table is defined on `pos_embed_grid` (the pretraining grid when a

@@ -22,7 +22,7 @@ from .run_dir import hydra_output_dir
 log = logging.getLogger(__name__)
 
 # Keys of the trained run's data config that an evaluation may replace.
-DATA_OVERRIDES = ("root", "num_workers", "reader")
+DATA_OVERRIDES = ("root", "num_workers", "reader", "sampling", "sampling_rate")
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:

@@ -127,6 +127,7 @@ def build_classifier(cfg: DictConfig, num_classes: int, pos_embed_grid: list[int
         mean_pooling=mean_pooling,
         head_dropout=float(cfg.head.dropout),
         head_init_scale=float(cfg.head.init_scale),
+        fc_norm_eps=cfg.head.get("fc_norm_eps"),
     )
 
 

@@ -1,0 +1,49 @@
+"""Checkpoint interop: official VideoMAE v1/V2 ``.pth`` files and Hugging Face
+``transformers`` VideoMAE directories in, Hugging Face directories out.
+
+    from video_mae.convert import convert_checkpoint, export_huggingface
+    checkpoint = convert_checkpoint("videomae-base/")          # a transformers directory
+    checkpoint = convert_checkpoint("checkpoint.pth", preset)  # official, with a model= preset
+    export_huggingface("runs/finetune/x/checkpoints/best.pt", "exported/")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checkpoint import load_checkpoint
+from .build import build_model_for
+from .hf import ConversionError, hf_to_ours, read_hf_dir, write_hf_dir
+from .official import official_to_ours
+from .safe_load import UnsafeCheckpoint, load_foreign_checkpoint
+
+
+def convert_checkpoint(source: str | Path, preset: dict | None = None, num_frames: int = 16, img_size: int = 224) -> dict:
+    """Our checkpoint dict for a transformers directory (architecture from its
+    config.json) or an official ``.pth`` (architecture from ``preset``, a model
+    config such as conf/model/vit_b.yaml; clip shape from ``num_frames`` / ``img_size``)."""
+    source = Path(source)
+    if source.is_dir():
+        config, state = read_hf_dir(source)
+        checkpoint = hf_to_ours(config, state, str(source))
+        build_model_for(checkpoint).load_state_dict(checkpoint["model"], strict=True)
+        return checkpoint
+    if preset is None:
+        raise ConversionError(f"{source}: an official checkpoint needs the architecture (model=vit_b, ...)")
+    return official_to_ours(source, preset, num_frames=num_frames, img_size=img_size)
+
+
+def export_huggingface(checkpoint: str | Path | dict, folder: str | Path) -> Path:
+    """Writes one of our pretraining or classification checkpoints as a transformers directory."""
+    state = load_checkpoint(checkpoint) if not isinstance(checkpoint, dict) else checkpoint
+    return write_hf_dir(state, folder)
+
+
+__all__ = [
+    "ConversionError",
+    "UnsafeCheckpoint",
+    "build_model_for",
+    "convert_checkpoint",
+    "export_huggingface",
+    "load_foreign_checkpoint",
+]
