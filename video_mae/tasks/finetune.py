@@ -15,20 +15,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ..checkpoint import load_checkpoint
-from ..data.dataset import BadVideoLog, VideoClipDataset
-from ..data.loader import epoch_loaders
+from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
-from ..engine.optim import OptimSettings, build_adamw
-from ..engine.schedule import WarmupCosineSchedule
+from ..engine.optim import OptimSettings
 from ..engine.train import Trainer, TrainSettings
 from ..logging import RunLogger
 from ..models.classifier import VideoClassifier
 from ..models.pretrained import load_encoder_weights
 from ..models.probe import ProbeClassifier
 from .run_dir import open_run_dir
+from .training import plan_training
 
 log = logging.getLogger(__name__)
 
@@ -185,30 +184,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     model.to(device)
 
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    dataset = VideoClipDataset(
-        train_records,
-        data.sampler(),
-        instantiate(cfg.augment, _convert_="all"),
-        train=True,
-        backend=data.reader,
-        clips_per_video=data.clips_per_video,
-        max_retries=data.max_retries,
-        seed=train.seed,
-        bad_videos=bad_videos,
-    )
-    micro_per_epoch = len(dataset) // (train.batch_size * train.accum_steps) * train.accum_steps
-    if micro_per_epoch == 0:
-        raise ValueError(
-            f"the training list has {len(dataset)} videos, fewer than train.batch_size x train.accum_steps "
-            f"= {train.batch_size * train.accum_steps}"
-        )
-    steps_per_epoch = micro_per_epoch // train.accum_steps
-    global_batch = train.batch_size * data.clips_per_video * train.accum_steps
-    peak_lr, final_lr = optim.scaled_lr(global_batch)
-    schedule = WarmupCosineSchedule(
-        peak_lr, final_lr, round(optim.warmup_epochs * steps_per_epoch), train.epochs * steps_per_epoch
-    )
-    optimizer = build_adamw(model, optim, peak_lr, device)
+    plan = plan_training(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim, device, bad_videos)
+    steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
+    peak_lr, final_lr, schedule = plan.peak_lr, plan.final_lr, plan.schedule
 
     mixup: VideoMixup = instantiate(cfg.mixup, num_classes=num_classes, seed=train.seed)
     if mixup.active and (train.batch_size * data.clips_per_video) % 2:
@@ -250,18 +228,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     trainer = Trainer(
         model=model,
-        optimizer=optimizer,
+        optimizer=plan.optimizer,
         schedule=schedule,
         loss_fn=loss_fn,
-        loaders=epoch_loaders(
-            dataset,
-            train.batch_size,
-            train.seed,
-            data.num_workers,
-            pin_memory=data.pin_memory and device.type == "cuda",
-            timeout_s=data.timeout_s,
-        ),
-        micro_batches_per_epoch=micro_per_epoch,
+        loaders=plan.loaders,
+        micro_batches_per_epoch=plan.micro_batches_per_epoch,
         settings=train,
         device=device,
         precision=precision,

@@ -1,0 +1,86 @@
+"""What every training task sets up the same way: the training set, the number of
+steps, the learning rate for the global batch, the schedule, the optimizer and
+the per-epoch loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.dataset import BadVideoLog, VideoClipDataset
+from ..data.lists import VideoRecord
+from ..data.loader import epoch_loaders
+from ..data.settings import DataSettings
+from ..data.transforms import ClipTransform
+from ..engine.optim import OptimSettings, build_adamw
+from ..engine.schedule import WarmupCosineSchedule
+from ..engine.train import TrainSettings
+
+
+@dataclass
+class TrainingPlan:
+    dataset: VideoClipDataset
+    micro_batches_per_epoch: int
+    steps_per_epoch: int
+    global_batch: int  # clips per optimizer step
+    peak_lr: float
+    final_lr: float
+    schedule: WarmupCosineSchedule
+    optimizer: torch.optim.Optimizer
+    loaders: Callable[[int, int], DataLoader]
+
+
+def plan_training(
+    model: torch.nn.Module,
+    records: Sequence[VideoRecord],
+    data: DataSettings,
+    augment: ClipTransform,
+    train: TrainSettings,
+    optim: OptimSettings,
+    device: torch.device,
+    bad_videos: BadVideoLog,
+) -> TrainingPlan:
+    dataset = VideoClipDataset(
+        records,
+        data.sampler(),
+        augment,
+        train=True,
+        backend=data.reader,
+        clips_per_video=data.clips_per_video,
+        max_retries=data.max_retries,
+        seed=train.seed,
+        bad_videos=bad_videos,
+    )
+    # Whole optimizer steps only: the remainder of an epoch is dropped.
+    micro = len(dataset) // (train.batch_size * train.accum_steps) * train.accum_steps
+    if micro == 0:
+        raise ValueError(
+            f"the training list has {len(dataset)} videos, fewer than train.batch_size x train.accum_steps "
+            f"= {train.batch_size * train.accum_steps}"
+        )
+    steps = micro // train.accum_steps
+    global_batch = train.batch_size * data.clips_per_video * train.accum_steps
+    peak_lr, final_lr = optim.scaled_lr(global_batch)
+    schedule = WarmupCosineSchedule(peak_lr, final_lr, round(optim.warmup_epochs * steps), train.epochs * steps)
+    loaders = epoch_loaders(
+        dataset,
+        train.batch_size,
+        train.seed,
+        data.num_workers,
+        pin_memory=data.pin_memory and device.type == "cuda",
+        timeout_s=data.timeout_s,
+    )
+    return TrainingPlan(
+        dataset=dataset,
+        micro_batches_per_epoch=micro,
+        steps_per_epoch=steps,
+        global_batch=global_batch,
+        peak_lr=peak_lr,
+        final_lr=final_lr,
+        schedule=schedule,
+        optimizer=build_adamw(model, optim, peak_lr, device),
+        loaders=loaders,
+    )
