@@ -15,7 +15,7 @@ transformers = pytest.importorskip("transformers")
 
 from video_mae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from video_mae.cli import convert as convert_cli  # noqa: E402
-from video_mae.convert import ConversionError, UnsafeCheckpoint, build_model_for, convert_checkpoint, export_huggingface  # noqa: E402
+from video_mae.convert import ConversionError, UnsafeCheckpoint, model_from_checkpoint, convert_checkpoint, export_huggingface  # noqa: E402
 from video_mae.convert.hf import hf_to_ours, ours_to_hf, read_hf_dir  # noqa: E402
 from video_mae.convert.safe_load import load_foreign_checkpoint  # noqa: E402
 from video_mae.masking import TubeMasking  # noqa: E402
@@ -60,7 +60,7 @@ def test_pretraining_model_matches_transformers(size, mean_pooling, tmp_path):
     config = hf_config(size, use_mean_pooling=mean_pooling, norm_pix_loss=True)
     hf = transformers.VideoMAEForPreTraining(config).eval()
     checkpoint = convert_checkpoint(save_hf(hf, tmp_path / "hf"))
-    ours = build_model_for(checkpoint).eval()
+    ours = model_from_checkpoint(checkpoint).eval()
     ours.load_state_dict(checkpoint["model"])
     pixels = clips(config)
     mask = TubeMasking(0.75)(2, grid(config), generator=torch.Generator().manual_seed(1))
@@ -82,7 +82,7 @@ def test_classification_model_matches_transformers(size, mean_pooling, tmp_path)
     hf = transformers.VideoMAEForVideoClassification(config).eval()
     checkpoint = convert_checkpoint(save_hf(hf, tmp_path / "hf"))
     assert checkpoint["extras"]["classifier"]["num_classes"] == 7
-    ours = build_model_for(checkpoint).eval()
+    ours = model_from_checkpoint(checkpoint).eval()
     ours.load_state_dict(checkpoint["model"])
     pixels = clips(config)
     with torch.no_grad():
@@ -98,7 +98,7 @@ def test_encoder_only_model_converts(tmp_path):
     config = hf_config("tiny", use_mean_pooling=False)
     checkpoint = convert_checkpoint(save_hf(transformers.VideoMAEModel(config), tmp_path / "hf"))
     assert checkpoint["converted_from"]["architecture"] == "encoder"
-    assert set(checkpoint["model"]) == set(build_model_for(checkpoint).state_dict())
+    assert set(checkpoint["model"]) == set(model_from_checkpoint(checkpoint).state_dict())
 
 
 @pytest.mark.parametrize("kind", ["pretraining", "classification"])
@@ -199,7 +199,7 @@ def test_official_finetuned_pth_with_an_argparse_namespace_converts_and_matches(
     checkpoint = convert_checkpoint(tmp_path / "official.pth", tiny_preset(), num_frames=config.num_frames, img_size=config.image_size)
     # fc_norm: the official code uses its norm epsilon; transformers hard-codes 1e-5.
     checkpoint["config"]["head"]["fc_norm_eps"] = 1e-5
-    ours = build_model_for(checkpoint).eval()
+    ours = model_from_checkpoint(checkpoint).eval()
     ours.load_state_dict(checkpoint["model"])
     pixels = clips(config)
     with torch.no_grad():
@@ -214,7 +214,7 @@ def test_official_pretraining_pth_converts_and_matches(tmp_path):
     torch.save({"model": state, "args": argparse.Namespace(mask_ratio=0.9), "epoch": 799}, tmp_path / "pretrain.pth")
     checkpoint = convert_checkpoint(tmp_path / "pretrain.pth", tiny_preset(), num_frames=config.num_frames, img_size=config.image_size)
     checkpoint["config"]["model"]["decoder_norm_eps"] = 1e-5  # transformers' hard-coded decoder norm
-    ours = build_model_for(checkpoint).eval()
+    ours = model_from_checkpoint(checkpoint).eval()
     ours.load_state_dict(checkpoint["model"])
     pixels = clips(config)
     mask = TubeMasking(0.75)(2, grid(config), generator=torch.Generator().manual_seed(2))

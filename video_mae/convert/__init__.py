@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checkpoint import load_checkpoint
-from .build import build_model_for
+from ..models.from_checkpoint import model_from_checkpoint
 from .hf import ConversionError, hf_to_ours, read_hf_dir, write_hf_dir
 from .official import official_to_ours
 from .safe_load import UnsafeCheckpoint, load_foreign_checkpoint
@@ -26,7 +26,7 @@ def convert_checkpoint(source: str | Path, preset: dict | None = None, num_frame
     if source.is_dir():
         config, state = read_hf_dir(source)
         checkpoint = hf_to_ours(config, state, str(source))
-        build_model_for(checkpoint).load_state_dict(checkpoint["model"], strict=True)
+        model_from_checkpoint(checkpoint).load_state_dict(checkpoint["model"], strict=True)
         return checkpoint
     if preset is None:
         raise ConversionError(f"{source}: an official checkpoint needs the architecture (model=vit_b, ...)")
@@ -42,7 +42,7 @@ def export_huggingface(checkpoint: str | Path | dict, folder: str | Path) -> Pat
 __all__ = [
     "ConversionError",
     "UnsafeCheckpoint",
-    "build_model_for",
+    "model_from_checkpoint",
     "convert_checkpoint",
     "export_huggingface",
     "load_foreign_checkpoint",

@@ -103,9 +103,9 @@ def official_to_ours(path: str | Path, preset: dict, num_frames: int = 16, img_s
 def _check_complete(checkpoint: dict, path: str) -> None:
     """Builds the model the checkpoint describes and loads the weights strictly:
     leftover or missing keys, or wrong shapes, are an error listing them."""
-    from .build import build_model_for
+    from ..models.from_checkpoint import model_from_checkpoint
 
-    model = build_model_for(checkpoint)
+    model = model_from_checkpoint(checkpoint)
     wanted = model.state_dict()
     state = checkpoint["model"]
     unexpected = sorted(set(state) - set(wanted))

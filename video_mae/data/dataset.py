@@ -61,6 +61,7 @@ class VideoClipDataset(Dataset):
     label: int (the record's label)
     row: int (the record's row in its data list)
     replaced: int (how many unreadable videos were skipped to produce this item)
+    spans: float [clips_per_video, 2], each clip's first and last frame in seconds
 
     In evaluation (``train=False``) an unreadable video is never replaced: it raises,
     or with ``report_unreadable`` comes back as ``video=None`` and ``failed=<reason>``
@@ -111,7 +112,7 @@ class VideoClipDataset(Dataset):
             record = self.records[current]
             rng = np.random.default_rng([self.seed, self.epoch, index, attempt])
             try:
-                clips = self.load_clips(record, rng)
+                clips, spans = self.load_clips(record, rng)
             except VideoReadError as err:
                 self.bad_videos.record(err.path, err.reason)
                 if not self.train and self.report_unreadable:
@@ -126,7 +127,7 @@ class VideoClipDataset(Dataset):
                 attempt += 1
                 current = int(rng.integers(len(self.records)))
                 continue
-            return {"video": clips, "label": record.label, "row": record.row, "replaced": attempt}
+            return {"video": clips, "label": record.label, "row": record.row, "replaced": attempt, "spans": spans}
 
     def frame_range(self, record: VideoRecord, num_frames: int, fps: float) -> tuple[int, int]:
         """[first, stop) frames of the record's segment (the whole video without start/end)."""
@@ -140,10 +141,12 @@ class VideoClipDataset(Dataset):
             raise VideoReadError(record.path, f"segment {record.start}-{record.end}s holds no frames ({num_frames} at {fps:g} fps)")
         return first, stop
 
-    def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
-        """Decodes the record once and returns its clips' views, float [k x views, C, T, H, W]."""
+    def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decodes the record once; returns its clips' views, float [k x views, C, T, H, W],
+        and each clip's first and last frame in seconds [k, 2] (frame indices without a frame rate)."""
         with open_video(record.path, self.backend) as video:
-            first, stop = self.frame_range(record, video.info.num_frames, video.info.fps)
+            fps = video.info.fps
+            first, stop = self.frame_range(record, video.info.num_frames, fps)
             available = stop - first
             if self.train:
                 clips = self.sampler.random_clips(available, self.clips_per_video, rng)
@@ -158,4 +161,5 @@ class VideoClipDataset(Dataset):
             take = [position[int(frame) + first] for frame in clip]
             views = self.transform(frames[take], rng)
             out.extend(views if views.dim() == 5 else [views])
-        return torch.stack(out)
+        spans = torch.tensor([[clip[0] + first, clip[-1] + first] for clip in clips], dtype=torch.float64)
+        return torch.stack(out), spans / fps if fps > 0 else spans
