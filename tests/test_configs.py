@@ -92,7 +92,7 @@ def build_finetune(cfg):
 
 
 def test_every_app_config_has_a_test():
-    assert sorted(p.stem for p in CONF.glob("*.yaml")) == ["evaluate", "finetune", "pretrain"]
+    assert sorted(p.stem for p in CONF.glob("*.yaml")) == ["evaluate", "extract", "finetune", "pretrain"]
 
 
 @pytest.mark.parametrize("experiment", [e for e in options("experiment") if e.startswith("finetune_")])
@@ -123,6 +123,11 @@ def test_finetuning_recipes():
     assert (ucf.optim.layer_decay, ucf.head.dropout, ucf.model.encoder.drop_path_rate) == (0.7, 0.5, 0.2)
     demo = compose_config("finetune", [])
     assert (demo.train.epochs, demo.data.num_frames, demo.eval.num_clips, demo.augment.rand_augment) == (20, 8, 2, None)
+
+
+def test_extract_config_composes():
+    cfg = compose_config("extract", ["checkpoint=/runs/x/last.pt", "split=train"])
+    assert (cfg.num_clips, cfg.dtype, cfg.split) == (4, "float16", "train")
 
 
 def test_evaluate_config_composes():
