@@ -102,3 +102,16 @@ def test_bf16_autocast_forward_and_fp32_loss():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.randn(2, 3, 8, 32, 32), generator=torch.Generator().manual_seed(0))
     assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("tubelet,patch", [(2, 8), (4, 16), (1, 8)])
+def test_gathering_tubelets_before_the_embedding_equals_embedding_everything(tubelet, patch):
+    from video_mae.models import VisionTransformer3D
+
+    torch.manual_seed(0)
+    encoder = VisionTransformer3D(img_size=32, patch_size=patch, num_frames=8, tubelet_size=tubelet, embed_dim=24, depth=1, num_heads=2)
+    video = torch.randn(3, 3, 8, 32, 32)
+    mask = RandomMasking(0.75)(3, encoder.grid, generator=torch.Generator().manual_seed(1))
+    everything = encoder.patch_embed(video)
+    gathered = torch.gather(everything, 1, mask.ids_keep.unsqueeze(-1).expand(-1, -1, 24))
+    assert torch.allclose(encoder.patch_embed.forward_visible(video, mask.ids_keep), gathered, atol=1e-5)

@@ -237,3 +237,26 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
     assert result.returncode == 2
     assert f"vmae-pretrain: error: {tmp_path / 'missing.txt'}: data list not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_fused_adamw_skips_nonfinite_steps_without_a_sync_per_step(tiny_pretrain_cfg, tmp_path, monkeypatch):
+    real_loss = pretrain_module.mae_loss
+    calls = []
+
+    def sometimes_nan(model, clips, labels, generator):
+        calls.append(1)
+        loss = real_loss(model, clips, labels, generator)
+        return loss * float("nan") if len(calls) in (2, 3) else loss
+
+    monkeypatch.setattr(pretrain_module, "mae_loss", sometimes_nan)
+    cfg = tiny_pretrain_cfg("optim.fused=true", "train.epochs=1", "train.log_every=4", "recon_every_epochs=0")
+    summary = run(cfg, tmp_path)
+    assert summary["nonfinite_skipped"] == 2
+    # Counted at the log point (step 4), not per step.
+    assert [(r["step"], r["skipped"]) for r in records(tmp_path, "nonfinite")] == [(4, 2)]
+    train = records(tmp_path, "train")
+    assert len(train) == 1 and train[0]["loss"] > 0  # the mean over the 2 applied steps
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert all(torch.isfinite(t).all() for t in state["model"].values())
+    # AdamW counted only the 2 applied steps.
+    assert all(int(s["step"]) == 2 for s in state["optimizer"]["state"].values())

@@ -61,3 +61,16 @@ def test_segment_sampling_takes_one_frame_per_segment():
     assert sampler.uniform_clips(3, 1)[0].tolist() == [0, 0, 1, 2]
     with pytest.raises(ValueError, match="data.sampling"):
         ClipSampler(4, 1, mode="tsn")
+
+
+def test_repeated_clips_share_one_short_span():
+    sampler = ClipSampler(num_frames=4, sampling_rate=2)
+    rng = np.random.default_rng(0)
+    same = sampler.random_clips(100, 4, rng, spread=0)
+    assert all(np.array_equal(c, same[0]) for c in same)
+    for _ in range(20):
+        near = sampler.random_clips(100, 4, rng, spread=5)
+        starts = [int(c[0]) for c in near]
+        assert max(starts) - min(starts) <= 5
+    anywhere = sampler.random_clips(100, 8, np.random.default_rng(1), spread=None)
+    assert max(int(c[0]) for c in anywhere) - min(int(c[0]) for c in anywhere) > 10

@@ -35,8 +35,11 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except OSError as err:
         # Keep the previous checkpoint; remove only our own partial file.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not write the checkpoint ({err}); the previous checkpoint is intact") from err
+    except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)

@@ -194,7 +194,41 @@ def data_tool(argv: list[str] | None = None) -> int:
         "(default: classes.txt beside --out)"
     )  # fmt: skip
     build.add_argument("--strict", action="store_true", help="fail if an annotated video is missing")
+    check = commands.add_parser(
+        "check",
+        help="probe every video of a list (open, size, codec, decode a clip); write a report and a clean list",
+        description="Exit code 0 when every video is readable, 1 when some are not, 2 on bad input.",
+    )
+    check.add_argument("list", type=Path)
+    check.add_argument("--root", type=Path, help="folder relative paths resolve against (default: the list's)")
+    check.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    check.add_argument("--timeout", type=float, default=60.0, help="seconds per video before it counts as hung (default 60)")
+    check.add_argument("--report", type=Path, help="CSV report (default: <list>.report.csv)")
+    check.add_argument("--clean", type=Path, help="the list without the bad rows (default: <list>.clean.txt)")
+    check.add_argument("--num-frames", type=int, default=16)
+    check.add_argument("--sampling-rate", type=int, default=4)
+    check.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    reencode = commands.add_parser(
+        "reencode",
+        help="rewrite a list's videos as small H.264 files with frequent key frames, and write their list",
+        description="Keeps the folder structure below --source-root, frame rate and frame count; drops audio. "
+        "Resumable: finished files are kept.",
+    )
+    reencode.add_argument("list", type=Path)
+    reencode.add_argument("--out-root", type=Path, required=True, help="folder for the new files")
+    reencode.add_argument("--source-root", type=Path, help="common folder of the sources (default: the list's root)")
+    reencode.add_argument("--root", type=Path, help="folder relative paths in the list resolve against")
+    reencode.add_argument("--out-list", type=Path, help="data list of the new files (default: <out-root>/<list name>)")
+    reencode.add_argument("--short-side", type=int, default=256)
+    reencode.add_argument("--keyframe-interval", type=int, default=16)
+    reencode.add_argument("--crf", type=int, default=23)
+    reencode.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    reencode.add_argument("--timeout", type=float, default=1800.0, help="seconds per video (default 1800)")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check_list(args)
+    if args.command == "reencode":
+        return _reencode_list(args)
 
     need = {"kinetics": ["annotations"], "ssv2": ["annotations", "label_map"], "ucf101": ["annotations", "label_map"], "hmdb51": ["annotations"]}
     for key in need.get(args.format, []):
@@ -234,6 +268,92 @@ def data_tool(argv: list[str] | None = None) -> int:
         classes_path.write_text("".join(f"{name}\n" for name in built.classes), encoding="utf-8")
     print(f"wrote {len(built.entries)} videos in {len(built.classes)} classes to {args.out}; class names: {classes_path}")
     return 0
+
+
+def _read_list_or_report(path: Path, root: Path | None):
+    from .data.lists import DataListError, read_data_list
+
+    try:
+        return read_data_list(path, root)
+    except DataListError as err:
+        print(f"vmae-data: error: {err}", file=sys.stderr)
+        return None
+
+
+def _check_list(args) -> int:
+    import csv as csv_module
+    from dataclasses import asdict
+
+    from tqdm.auto import tqdm
+
+    from .data.lists import write_data_list
+    from .data.probe import ProbeResult, ProbeTask, probe_video
+    from .data.watchdog import Crashed, TimedOut, map_with_timeout
+
+    records = _read_list_or_report(args.list, args.root)
+    if records is None:
+        return 2
+    tasks = [ProbeTask(r.path, args.num_frames, args.sampling_rate, args.reader) for r in records]
+    results: list[ProbeResult | None] = [None] * len(tasks)
+    with tqdm(total=len(tasks), desc="videos", unit="video") as bar:
+        for index, result in map_with_timeout(probe_video, tasks, args.workers, args.timeout):
+            if isinstance(result, TimedOut):
+                result = ProbeResult(tasks[index].path, "bad", f"timeout: no answer after {result.seconds:g} s")
+            elif isinstance(result, Crashed):
+                result = ProbeResult(tasks[index].path, "bad", f"probe failed: {result.reason}")
+            results[index] = result
+            bar.update(1)
+    report = args.report or args.list.with_name(args.list.stem + ".report.csv")
+    clean = args.clean or args.list.with_name(args.list.stem + ".clean.txt")
+    with report.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv_module.DictWriter(handle, fieldnames=["row", "line", *asdict(results[0]).keys()] if results else ["row"])
+        writer.writeheader()
+        for record, result in zip(records, results):
+            writer.writerow({"row": record.row, "line": record.line, **asdict(result)})
+    good = [(r.path, r.label) for r, result in zip(records, results) if result.status == "ok"]
+    write_data_list(clean, good)
+    bad = [(r, result) for r, result in zip(records, results) if result.status != "ok"]
+    for record, result in bad[:10]:
+        print(f"{args.list}:{record.line}: {record.path}: {result.reason}", file=sys.stderr)
+    print(f"{len(records) - len(bad)} of {len(records)} videos readable; report: {report}; clean list: {clean}")
+    return 1 if bad else 0
+
+
+def _reencode_list(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .data.lists import write_data_list
+    from .data.reencode import ReencodeTask, reencode_video, target_path
+    from .data.watchdog import Crashed, TimedOut, map_with_timeout
+
+    records = _read_list_or_report(args.list, args.root)
+    if records is None:
+        return 2
+    source_root = args.source_root or Path(os.path.commonpath([str(Path(r.path).resolve().parent) for r in records]))
+    try:
+        targets = [target_path(r.path, source_root, args.out_root) for r in records]
+    except ValueError:
+        print(f"vmae-data: error: some videos are not below --source-root {source_root}", file=sys.stderr)
+        return 2
+    tasks = [ReencodeTask(r.path, str(t), args.short_side, args.keyframe_interval, args.crf) for r, t in zip(records, targets)]
+    failed = {}
+    with tqdm(total=len(tasks), desc="videos", unit="video") as bar:
+        for index, result in map_with_timeout(reencode_video, tasks, args.workers, args.timeout):
+            if isinstance(result, TimedOut):
+                result = f"timeout after {result.seconds:g} s"
+            elif isinstance(result, Crashed):
+                result = result.reason
+            if result:
+                failed[index] = result
+            bar.update(1)
+    out_list = args.out_list or args.out_root / args.list.with_suffix(".txt").name
+    entries = [(str(t), r.label) for i, (r, t) in enumerate(zip(records, targets)) if i not in failed]
+    out_list.parent.mkdir(parents=True, exist_ok=True)
+    write_data_list(out_list, entries)
+    for index, reason in list(failed.items())[:10]:
+        print(f"{args.list}:{records[index].line}: {records[index].path}: {reason}", file=sys.stderr)
+    print(f"re-encoded {len(entries)} of {len(records)} videos into {args.out_root}; list: {out_list}")
+    return 1 if failed else 0
 
 
 def convert(argv: list[str] | None = None) -> int:
@@ -398,6 +518,124 @@ def retrieve(argv: list[str] | None = None) -> int:
         if args.metrics is not None:
             args.metrics.write_text(text + "\n", encoding="utf-8")
     return 0
+
+
+def _preset_sizes(name: str):
+    from importlib import resources
+
+    from omegaconf import OmegaConf
+
+    from .bench import ModelSize
+
+    file = resources.files("video_mae.conf").joinpath("model", f"{name}.yaml")
+    if not file.is_file():
+        raise ValueError(f"--model {name}: no such preset (vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g)")
+    preset = OmegaConf.to_container(OmegaConf.create(file.read_text(encoding="utf-8")), resolve=False)
+    enc = preset["encoder"]
+    return ModelSize(
+        embed_dim=enc["embed_dim"], depth=enc["depth"], num_heads=enc["num_heads"], decoder_dim=preset["decoder_dim"],
+        decoder_depth=preset["decoder_depth"], decoder_num_heads=preset["decoder_num_heads"],
+        patch_size=enc["patch_size"], mlp_ratio=enc["mlp_ratio"],
+    )  # fmt: skip
+
+
+def bench(argv: list[str] | None = None) -> int:
+    """vmae-bench: speed of the model workloads and of the loader."""
+    parser = argparse.ArgumentParser(prog="vmae-bench", description="Time pretraining, embedding, fine-tuning and the loader.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    models = commands.add_parser("models", help="pretraining step, embedding forward and fine-tuning step, ours vs transformers")
+    models.add_argument("--model", default="vit_b", help="preset: vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g (default vit_b)")
+    models.add_argument("--frames", type=int, default=16)
+    models.add_argument("--size", type=int, default=224)
+    models.add_argument("--tubelet", type=int, default=2)
+    models.add_argument("--batch", type=int, default=32)
+    models.add_argument("--mask-ratio", type=float, default=0.9)
+    models.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    models.add_argument("--device", default="auto")
+    models.add_argument("--warmup", type=int, default=3)
+    models.add_argument("--repeats", type=int, default=10)
+    models.add_argument("--compile", action="store_true", help="torch.compile our models")
+    models.add_argument("--no-transformers", action="store_true", help="skip the transformers side")
+    models.add_argument("--json", type=Path, help="also write the results as JSON")
+    loader = commands.add_parser("loader", help="clips/s per worker of the training loader on a data list")
+    loader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
+    loader.add_argument("--root", type=Path)
+    loader.add_argument("--clips-per-video", default="1,4", help="comma-separated (default 1,4)")
+    loader.add_argument("--workers", default="0", help="comma-separated worker counts (default 0)")
+    loader.add_argument("--frames", type=int, default=16)
+    loader.add_argument("--sampling-rate", type=int, default=4)
+    loader.add_argument("--crop", type=int, default=224)
+    loader.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    loader.add_argument("--batch", type=int, default=4)
+    loader.add_argument("--batches", type=int, default=10)
+    loader.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    from dataclasses import asdict
+
+    from .engine.device import resolve_device, resolve_precision
+
+    if args.command == "models":
+        from .bench import bench_models, timings_json, timings_table
+
+        try:
+            size = _preset_sizes(args.model)
+            device = resolve_device(args.device)
+        except ValueError as err:
+            print(f"vmae-bench: error: {err}", file=sys.stderr)
+            return 2
+        precision = resolve_precision(args.precision, device)
+        results, peak = bench_models(
+            size, args.frames, args.size, args.tubelet, args.batch, args.mask_ratio, precision, device,
+            args.warmup, args.repeats, args.compile, not args.no_transformers,
+        )  # fmt: skip
+        settings = {**{k: v for k, v in vars(args).items() if k not in ("json", "command")}, "precision": precision,
+                    "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
+        print(f"{settings['device_name']}, {args.model}, {args.frames}x{args.size}x{args.size}, tubelet {args.tubelet}, "
+              f"batch {args.batch}, mask {args.mask_ratio}, {precision}")  # fmt: skip
+        print(timings_table(results, peak))
+        if args.json:
+            args.json.write_text(json.dumps(timings_json(results, peak, settings), indent=1, default=str) + "\n", encoding="utf-8")
+        return 0
+
+    from .bench import bench_loader
+    from .data.lists import read_data_list
+    from .data.settings import DataSettings
+    from .data.transforms import MultiScaleCropTransform
+
+    data = DataSettings(
+        name="bench", train_list=str(args.list) if args.list else None, root=str(args.root) if args.root else None,
+        demo=None if args.list else _demo_spec(), num_frames=args.frames, sampling_rate=args.sampling_rate,
+        crop_size=args.crop, reader=args.reader,
+    )  # fmt: skip
+    records = read_data_list(args.list, data.root) if args.list else data.records()[0]
+    augment = MultiScaleCropTransform(args.crop, data.mean, data.std)
+    rows = []
+    for k in [int(x) for x in args.clips_per_video.split(",")]:
+        for workers in [int(x) for x in args.workers.split(",")]:
+            timing = bench_loader(records, data, augment, k, workers, args.batch, args.batches)
+            rows.append(asdict(timing))
+            print(f"clips/video {k}, workers {workers}: {timing.clips_per_s:.1f} clips/s "
+                  f"({timing.clips_per_s_per_worker:.1f} per worker, {timing.videos} videos in {timing.seconds:.1f} s)")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def _demo_spec():
+    from .data.demo import DemoSpec
+
+    return DemoSpec()
+
+
+def torch_device_name(device) -> str:
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 if __name__ == "__main__":  # pragma: no cover

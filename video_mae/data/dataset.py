@@ -2,7 +2,9 @@
 
 Each item decodes one video once and cuts ``clips_per_video`` clips from it
 (repeated sampling: decoding costs more than the model step, so one decode
-feeds several clips). A video that cannot be read is written to the bad-video
+feeds several clips). In training the clips start within ``repeat_spread`` frames
+of each other (0: the same frames, augmented differently, as VideoMAE; None:
+anywhere in the video, which decodes more). A video that cannot be read is written to the bad-video
 log with its reason; in training it is replaced by another, randomly chosen
 video at most ``max_retries`` times, after which the error is raised. In
 evaluation nothing is ever replaced: the error is raised at once.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +52,31 @@ class BadVideoLog:
             os.close(fd)
 
 
+def run_with_deadline(fn, timeout_s: float | None, path: str):
+    """``fn()``, or VideoReadError("timeout: ...") when it has not returned after
+    ``timeout_s`` seconds. It runs in a daemon thread: a decoder stuck in native code
+    cannot be interrupted, but the worker is free to go on with other videos."""
+    if timeout_s is None or timeout_s <= 0:
+        return fn()
+    box: dict = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # handed to the caller's thread
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True, name="video-decode").start()
+    if not done.wait(timeout_s):
+        raise VideoReadError(path, f"timeout: no frames after {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class TooManyBadVideos(RuntimeError):
     """Training hit ``max_retries`` unreadable videos in a row for one item."""
 
@@ -76,10 +104,12 @@ class VideoClipDataset(Dataset):
         train: bool,
         backend: str = "auto",
         clips_per_video: int = 1,
+        repeat_spread: int | None = 0,
         max_retries: int = 10,
         seed: int = 0,
         bad_videos: BadVideoLog | None = None,
         report_unreadable: bool = False,
+        decode_timeout_s: float | None = None,
     ) -> None:
         if not records:
             raise ValueError("the dataset has no videos")
@@ -93,10 +123,12 @@ class VideoClipDataset(Dataset):
         self.train = train
         self.backend = backend
         self.clips_per_video = clips_per_video
+        self.repeat_spread = repeat_spread
         self.max_retries = max_retries
         self.seed = seed
         self.bad_videos = bad_videos or BadVideoLog(None)
         self.report_unreadable = report_unreadable
+        self.decode_timeout_s = decode_timeout_s
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -112,7 +144,7 @@ class VideoClipDataset(Dataset):
             record = self.records[current]
             rng = np.random.default_rng([self.seed, self.epoch, index, attempt])
             try:
-                clips, spans = self.load_clips(record, rng)
+                clips, spans = run_with_deadline(lambda: self.load_clips(record, rng), self.decode_timeout_s, record.path)
             except VideoReadError as err:
                 self.bad_videos.record(err.path, err.reason)
                 if not self.train and self.report_unreadable:
@@ -149,7 +181,7 @@ class VideoClipDataset(Dataset):
             first, stop = self.frame_range(record, video.info.num_frames, fps)
             available = stop - first
             if self.train:
-                clips = self.sampler.random_clips(available, self.clips_per_video, rng)
+                clips = self.sampler.random_clips(available, self.clips_per_video, rng, self.repeat_spread)
             else:
                 clips = self.sampler.uniform_clips(available, self.clips_per_video)
             # One decode for the union of all clips' frames.

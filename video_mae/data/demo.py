@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_types
 from .encode import write_mp4
 from .lists import write_data_list
 
@@ -56,6 +57,7 @@ class DemoSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_types(self, "data.demo")
         if self.videos_per_class < 1 or self.val_videos_per_class < 1:
             raise ValueError("data.demo.videos_per_class and data.demo.val_videos_per_class must be at least 1")
         if self.height % 2 or self.width % 2 or min(self.height, self.width) < 16:

@@ -13,6 +13,7 @@ imported lazily and ``backend="auto"`` falls back to PyAV when it is absent.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,12 +39,13 @@ class VideoInfo:
 
 def _check_file(path: str) -> None:
     try:
-        size = os.path.getsize(path)
+        status = os.stat(path)
     except FileNotFoundError:
         raise VideoReadError(path, "missing: file not found") from None
     except OSError as err:
         raise VideoReadError(path, f"cannot stat: {err.strerror}") from None
-    if size == 0:
+    # Only regular files can be empty; FFmpeg also reads pipes and devices.
+    if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise VideoReadError(path, "empty file (0 bytes)")
 
 

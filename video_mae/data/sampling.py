@@ -85,14 +85,23 @@ class ClipSampler:
         frames = np.floor(bounds[:-1] + fractions * np.diff(bounds)).astype(np.int64)
         return np.minimum(frames, available - 1)
 
-    def random_clips(self, available: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """``count`` clips with independent, uniformly random starts (training)."""
+    def random_clips(
+        self, available: int, count: int, rng: np.random.Generator, spread: int | None = None
+    ) -> list[np.ndarray]:
+        """``count`` clips for training. With ``spread`` None, each starts anywhere (uniformly
+        random); with ``spread`` s, all start within s frames of one random window, so
+        one short decode serves them all (s = 0: the same frames for every clip, to
+        be augmented differently, VideoMAE's repeated sampling)."""
         if self.mode == "segments":
             if available < 1:
                 raise ValueError("a video with no frames has no clips")
             return [self._segment_clip(available, rng.random(self.num_frames)) for _ in range(count)]
         last_start = available - self.clip_length(available)
-        return [self.clip_at(int(rng.integers(0, last_start + 1)), available) for _ in range(count)]
+        if spread is None or count == 1:
+            return [self.clip_at(int(rng.integers(0, last_start + 1)), available) for _ in range(count)]
+        window = min(max(spread, 0), last_start)
+        base = int(rng.integers(0, last_start - window + 1))
+        return [self.clip_at(base + int(rng.integers(0, window + 1)), available) for _ in range(count)]
 
     def uniform_clips(self, available: int, count: int) -> list[np.ndarray]:
         """``count`` clips with evenly spaced starts, the first at the beginning and the

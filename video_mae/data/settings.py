@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from ..validation import check_types
 from .demo import CLASSES as DEMO_CLASSES
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list
@@ -25,7 +26,11 @@ class DataSettings:
     more than the largest label of the training list. ``class_names``: a file
     with one class name per line, in label order, for reports. ``sampling``:
     ``stride`` (every ``sampling_rate`` frames) or ``segments`` (one frame per
-    equal segment of the video, TSN-style).
+    equal segment of the video, TSN-style). ``clips_per_video`` training clips come
+    from one decode; they start within ``repeat_spread`` frames of each other (0: the
+    same frames, differently augmented; None: anywhere in the video). A video whose
+    decode has not returned after ``decode_timeout_s`` counts as unreadable; a loader
+    batch that takes longer than ``timeout_s`` stops the run instead of hanging it.
     """
 
     name: str
@@ -46,10 +51,13 @@ class DataSettings:
     num_workers: int = 4
     pin_memory: bool = True
     clips_per_video: int = 1
+    repeat_spread: int | None = 0
     max_retries: int = 10
+    decode_timeout_s: float | None = 120.0
     timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
+        check_types(self, "data")
         resolve_backend(self.reader)  # fails early on a bad name
         ClipSampler(self.num_frames, self.sampling_rate, self.sampling)  # fails early on bad values
         if self.num_classes is not None and self.num_classes < 1:

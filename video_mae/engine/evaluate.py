@@ -16,6 +16,7 @@ from ..data.loader import EpochSampler, collate_reporting_failures, make_loader
 from ..data.settings import DataSettings
 from ..data.transforms import EvalClipTransform
 from ..distributed import DistContext, broadcast_from_main, gather_to_main
+from ..validation import check_types
 from .device import autocast
 from .metrics import classification_metrics, confusion_image, confusion_matrix, write_confusion_csv, write_predictions
 
@@ -36,6 +37,7 @@ class EvalSettings:
     use_ema: bool = False
 
     def __post_init__(self) -> None:
+        check_types(self, "eval")
         for key in ("num_clips", "num_crops", "batch_size", "clips_per_forward"):
             if getattr(self, key) < 1:
                 raise ValueError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
@@ -115,6 +117,7 @@ def evaluate_videos(
         clips_per_video=settings.num_clips,
         bad_videos=bad_videos,
         report_unreadable=True,
+        decode_timeout_s=data.decode_timeout_s,
     )
     loader = make_loader(
         dataset,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..validation import check_types
+
 
 @dataclass(frozen=True)
 class OptimSettings:
@@ -29,6 +31,7 @@ class OptimSettings:
     layer_decay: float | None = None
 
     def __post_init__(self) -> None:
+        check_types(self, "optim")
         if self.base_lr <= 0:
             raise ValueError(f"optim.base_lr must be positive, got {self.base_lr}")
         if not 0 <= self.min_lr <= self.base_lr:

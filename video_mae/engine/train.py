@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..logging import RunLogger
+from ..validation import check_types
 from .device import autocast, make_grad_scaler
 from .schedule import WarmupCosineSchedule
 
@@ -30,6 +31,7 @@ class TrainSettings:
     save_every_epochs: keep checkpoints/epoch_NNNN.pt every this many epochs (0: never).
     max_nonfinite_in_row: stop after this many consecutive skipped (non-finite) steps.
     resume: continue from checkpoints/last.pt when the run directory has one.
+    compile: run the model through torch.compile (checkpoints keep the plain module).
     """
 
     epochs: int = 10
@@ -45,8 +47,10 @@ class TrainSettings:
     resume: bool = True
     progress_bar: bool = True
     tensorboard: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
+        check_types(self, "train")
         for key in ("epochs", "batch_size", "accum_steps", "log_every", "max_nonfinite_in_row"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
@@ -96,6 +100,8 @@ class Trainer:
         if micro_batches_per_epoch % settings.accum_steps:
             raise ValueError("micro_batches_per_epoch must be a multiple of train.accum_steps")
         self.model = model
+        # The loss runs through the compiled module; state dicts come from the plain one.
+        self.forward_model = torch.compile(model) if settings.compile else model
         self.optimizer = optimizer
         self.schedule = schedule
         self.loss_fn = loss_fn
@@ -120,7 +126,10 @@ class Trainer:
         self.batches_done = 0
         self.step = 0
         self.counters = {"nonfinite_skipped": 0, "bad_videos": 0}
-        self._nonfinite_in_row = 0
+        self._nonfinite = _NonFiniteTracker(device)
+        # With the fused AdamW (the default on CUDA) and no loss scaler, non-finite
+        # steps are skipped on the device and counted at log points (no sync per step).
+        self.sync_free = self.scaler is None and all(g.get("fused") for g in optimizer.param_groups)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -184,21 +193,26 @@ class Trainer:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
-    def _optimizer_step(self, step_loss: torch.Tensor) -> tuple[bool, torch.Tensor]:
-        """Clips, checks and applies the accumulated gradients. Returns (applied, grad norm)."""
+    def _optimizer_step(self, step_loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips, checks and applies the accumulated gradients; a step whose loss (or,
+        outside fp16, gradient) is not finite leaves the weights alone. Returns
+        (finite, grad norm) as device tensors."""
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.clip_grad if self.clip_grad is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        checks = torch.isfinite(step_loss)
+        finite = torch.isfinite(step_loss)
         if self.scaler is None:
             # With fp16 an overflowing gradient is normal and the scaler skips it itself.
-            checks = checks & torch.isfinite(grad_norm)
-        # CPU-GPU sync point, once per optimizer step: a non-finite step must be
-        # skipped before it reaches the weights.
-        applied = bool(checks.item())
-        if applied:
+            finite = finite & torch.isfinite(grad_norm)
+        if self.sync_free:
+            # The fused AdamW kernel skips its update where found_inf is non-zero, so
+            # the decision stays on the device: no CPU-GPU sync inside the step.
+            self.optimizer.found_inf = (~finite).float()
+            self.optimizer.step()
+            del self.optimizer.found_inf
+        elif bool(finite.item()):  # CPU-GPU sync point, once per optimizer step
             if self.scaler is not None:
                 self.scaler.step(self.optimizer)
             else:
@@ -206,7 +220,23 @@ class Trainer:
         if self.scaler is not None:
             self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        return applied, grad_norm
+        return finite, grad_norm
+
+    def _check_nonfinite(self, epoch: int) -> None:
+        """Reads the skipped-step counts (a sync) and stops the run after too many in a row."""
+        skipped, worst = self._nonfinite.read()
+        if not skipped:
+            return
+        self.counters["nonfinite_skipped"] += skipped
+        self.logger.log("nonfinite", step=self.step, epoch=epoch, skipped=skipped, skipped_total=self.counters["nonfinite_skipped"])
+        limit = self.settings.max_nonfinite_in_row
+        if worst >= limit:
+            raise NonFiniteLossError(
+                f"{worst} optimizer steps in a row had a non-finite loss or gradient "
+                f"(train.max_nonfinite_in_row={limit}); stopped at step {self.step}. "
+                f"Checkpoints in {self.checkpoint_dir} are untouched. Try a lower optim.base_lr, "
+                "optim.clip_grad, or train.precision=fp32."
+            )
 
     def fit(self) -> dict:
         """Trains until ``settings.epochs``; returns a summary."""
@@ -251,7 +281,7 @@ class Trainer:
                 if self.batches_done % accum == 0:
                     lr = self._set_lr()
                 with autocast(self.device, self.precision):
-                    loss = self.loss_fn(self.model, clips, labels, self.generator)
+                    loss = self.loss_fn(self.forward_model, clips, labels, self.generator)
                 step_loss += loss.detach().float() / accum
                 scaled = loss / accum
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
@@ -261,18 +291,18 @@ class Trainer:
                 if self.batches_done % accum:
                     continue
 
-                applied, grad_norm = self._optimizer_step(step_loss)
+                finite, grad_norm = self._optimizer_step(step_loss)
                 self.step += 1
-                if applied:
-                    self._nonfinite_in_row = 0
-                    window.add_step(step_loss)
-                    if self.on_step_end is not None:
-                        self.on_step_end(self.step)
-                else:
-                    self._skip_nonfinite(epoch)
+                window.add_step(step_loss, finite)
+                self._nonfinite.update(finite)
+                if not self.sync_free:
+                    self._check_nonfinite(epoch)  # the step already synced: check at once
+                if self.on_step_end is not None:
+                    self.on_step_end(self.step)
                 step_loss = torch.zeros((), device=self.device)
 
                 if self.step % settings.log_every == 0 or self.batches_done == self.micro_batches_per_epoch:
+                    self._check_nonfinite(epoch)
                     mean_loss, clips_per_s = window.flush()
                     self.logger.log(
                         "train",
@@ -294,18 +324,26 @@ class Trainer:
         finally:
             bar.close()
 
-    def _skip_nonfinite(self, epoch: int) -> None:
-        self._nonfinite_in_row += 1
-        self.counters["nonfinite_skipped"] += 1
-        self.logger.log("nonfinite", step=self.step, epoch=epoch, skipped_total=self.counters["nonfinite_skipped"])
-        limit = self.settings.max_nonfinite_in_row
-        if self._nonfinite_in_row >= limit:
-            raise NonFiniteLossError(
-                f"{self._nonfinite_in_row} optimizer steps in a row had a non-finite loss or gradient "
-                f"(train.max_nonfinite_in_row={limit}); stopped at step {self.step}. "
-                f"Checkpoints in {self.checkpoint_dir} are untouched. Try a lower optim.base_lr, "
-                "optim.clip_grad, or train.precision=fp32."
-            )
+class _NonFiniteTracker:
+    """Counts skipped (non-finite) steps on the device; ``read`` is the only sync."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.skipped = torch.zeros((), dtype=torch.long, device=device)
+        self.in_row = torch.zeros((), dtype=torch.long, device=device)
+        self.worst = torch.zeros((), dtype=torch.long, device=device)
+
+    def update(self, finite: torch.Tensor) -> None:
+        bad = (~finite).long()
+        self.skipped += bad
+        self.in_row = (self.in_row + 1) * bad
+        self.worst = torch.maximum(self.worst, self.in_row)
+
+    def read(self) -> tuple[int, int]:
+        """(steps skipped since the last read, longest run of skipped steps since then)."""
+        skipped, worst = int(self.skipped), int(self.worst)
+        self.skipped.zero_()
+        self.worst.copy_(self.in_row)
+        return skipped, worst
 
 
 class _LogWindow:
@@ -315,19 +353,22 @@ class _LogWindow:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.loss = torch.zeros((), device=device)
-        self.steps = 0
+        self.steps = torch.zeros((), device=device)
         self.clips = 0
         self.start = time.perf_counter()
 
-    def add_step(self, loss: torch.Tensor) -> None:
-        self.loss += loss
-        self.steps += 1
+    def add_step(self, loss: torch.Tensor, finite: torch.Tensor) -> None:
+        """Counts the step's loss only if it was applied (device ops, no sync)."""
+        self.loss += torch.where(finite, loss, torch.zeros_like(loss))
+        self.steps += finite.float()
 
     def flush(self) -> tuple[float, float]:
         """(mean loss of the applied steps, clips per second) since the last flush."""
-        mean_loss = (self.loss / self.steps).item() if self.steps else float("nan")
+        steps = float(self.steps)
+        mean_loss = float(self.loss) / steps if steps else float("nan")
         elapsed = time.perf_counter() - self.start
         clips_per_s = self.clips / elapsed if elapsed > 0 else 0.0
         self.loss.zero_()
-        self.steps, self.clips, self.start = 0, 0, time.perf_counter()
+        self.steps.zero_()
+        self.clips, self.start = 0, time.perf_counter()
         return mean_loss, clips_per_s

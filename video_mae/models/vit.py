@@ -95,10 +95,13 @@ class VisionTransformer3D(nn.Module):
         return self.patch_embed.in_chans
 
     def forward_features(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.patch_embed(x)
-        x = x + self.pos_embed.to(x.dtype)
-        if ids_keep is not None:
-            x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        if ids_keep is None:
+            x = self.patch_embed(x) + self.pos_embed.to(x.dtype)
+        else:
+            # Embed only the kept tubelets (and add only their positions).
+            x = self.patch_embed.forward_visible(x, ids_keep)
+            pos = self.pos_embed.to(x.dtype).expand(x.shape[0], -1, -1)
+            x = x + torch.gather(pos, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         x = run_blocks(self.blocks, x, self.grad_checkpointing and self.training)
         return self.norm(x)
 

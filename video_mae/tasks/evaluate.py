@@ -18,6 +18,7 @@ from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from .finetune import build_classifier
 from .run_dir import hydra_output_dir
+from .training import check_list
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if not records:
             raise ValueError("no list to evaluate: give list=<data list>")
 
+    check_list(records, source, spec["num_classes"])
     device = resolve_device(cfg.device)
     context = init_distributed(device)
     device = local_device(device, context)

@@ -24,6 +24,7 @@ from ..engine.device import resolve_device, resolve_precision
 from ..engine.embed import clip_features, extract_embeddings
 from ..models.from_checkpoint import model_from_checkpoint
 from .run_dir import hydra_output_dir
+from .training import check_list
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def embed_records(
         clips_per_video=num_clips,
         bad_videos=bad_videos,
         report_unreadable=True,
+        decode_timeout_s=data.decode_timeout_s,
     )
     loader = make_loader(
         dataset,
@@ -135,6 +137,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     out = EmbeddingFolder(Path(run_dir) if run_dir is not None else hydra_output_dir())
     model, data, state = load_model_and_data(cfg)
     records, source = select_records(cfg, data)
+    check_list(records, source, None)
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     model.to(device)

@@ -27,7 +27,7 @@ from ..models.classifier import VideoClassifier
 from ..models.pretrained import load_encoder_weights
 from ..models.probe import ProbeClassifier
 from .run_dir import open_run_dir
-from .training import plan_training
+from .training import check_list, plan_training
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ RESUME_FREE_KEYS = (
     "data.num_workers",
     "data.pin_memory",
     "data.timeout_s",
+    "data.decode_timeout_s",
     "data.demo.cache_dir",
     "eval.batch_size",
     "eval.clips_per_forward",
@@ -165,8 +166,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     train_records, val_records = data.records()
     class_names = data.classes(train_records)
     num_classes = len(class_names)
-    if max(r.label for r in train_records) >= num_classes:
-        raise ValueError(f"the training list has label {max(r.label for r in train_records)}, but data.num_classes={num_classes}")
 
     pretrained_state = load_checkpoint(cfg.pretrained) if cfg.pretrained else None
     grid = None
@@ -177,6 +176,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     spec = ClassifierSpec(num_classes=num_classes, pos_embed_grid=grid, class_names=class_names)
     model = build_classifier(cfg, num_classes, grid)
     logger = RunLogger(run_dir, tensorboard=train.tensorboard)
+    check_list(train_records, data.train_list or "demo training list", num_classes, logger)
+    if val_records:
+        check_list(val_records, data.val_list or "demo validation list", num_classes, logger)
     if pretrained_state is not None and opened.resume_from is None:
         report = load_encoder_weights(model, pretrained_state["model"])
         logger.log("pretrained", step=0, path=str(cfg.pretrained), pos_embed_grid=grid, **report.summary())

@@ -22,7 +22,7 @@ from ..logging import RunLogger
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
 from .run_dir import open_run_dir
-from .training import plan_training
+from .training import check_list, plan_training
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ RESUME_FREE_KEYS = (
     "data.num_workers",
     "data.pin_memory",
     "data.timeout_s",
+    "data.decode_timeout_s",
     "data.demo.cache_dir",
 )
 
@@ -100,6 +101,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     train_records, val_records = data.records()
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
+    logger = RunLogger(run_dir, tensorboard=train.tensorboard)
+    check_list(train_records, data.train_list or "demo training list", None, logger)
     plan = plan_training(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim, device, bad_videos)
     steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
     peak_lr, final_lr, schedule = plan.peak_lr, plan.final_lr, plan.schedule
@@ -115,7 +118,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         picture = reconstruction_grid(reconstruct(model, clip, seed=train.seed))
         save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
 
-    logger = RunLogger(run_dir, tensorboard=train.tensorboard)
     trainer = Trainer(
         model=model,
         optimizer=plan.optimizer,

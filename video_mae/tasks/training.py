@@ -4,6 +4,7 @@ the per-epoch loaders."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,9 +16,13 @@ from ..data.lists import VideoRecord
 from ..data.loader import epoch_loaders
 from ..data.settings import DataSettings
 from ..data.transforms import ClipTransform
+from ..data.validate import validate_records
 from ..engine.optim import OptimSettings, build_adamw
 from ..engine.schedule import WarmupCosineSchedule
 from ..engine.train import TrainSettings
+from ..logging import RunLogger
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,9 +55,11 @@ def plan_training(
         train=True,
         backend=data.reader,
         clips_per_video=data.clips_per_video,
+        repeat_spread=data.repeat_spread,
         max_retries=data.max_retries,
         seed=train.seed,
         bad_videos=bad_videos,
+        decode_timeout_s=data.decode_timeout_s,
     )
     # Whole optimizer steps only: the remainder of an epoch is dropped.
     micro = len(dataset) // (train.batch_size * train.accum_steps) * train.accum_steps
@@ -84,3 +91,17 @@ def plan_training(
         optimizer=build_adamw(model, optim, peak_lr, device),
         loaders=loaders,
     )
+
+
+def check_list(
+    records: Sequence[VideoRecord], source: str, num_classes: int | None, logger: RunLogger | None = None
+) -> None:
+    """Validates a data list before work starts: labels out of range raise (with
+    file:line); missing files and repeated rows are logged with a sample of places
+    (training replaces unreadable videos, evaluation lists them)."""
+    report = validate_records(records, source, num_classes)
+    problems = report.problems()
+    for problem in problems:
+        log.warning("%s: %s", source, problem)
+    if logger is not None:
+        logger.log("data_check", step=0, **report.summary(), problems=problems)
