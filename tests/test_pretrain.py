@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -211,6 +212,14 @@ def test_multirun_sweep_writes_one_run_directory_per_job(demo_cache, tmp_path):
     ratios = sorted(load_checkpoint(r / "checkpoints" / "last.pt")["config"]["mask"]["ratio"] for r in runs)
     assert ratios == [0.5, 0.9]
     assert runs[0].name != runs[1].name
+    # The summary table: one row per job, the swept value against its final loss.
+    from video_mae.cli import sweep as sweep_cli
+
+    assert sweep_cli([str(sweep)]) == 0
+    table = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert sorted(row["mask.ratio"] for row in table) == ["0.5", "0.9"]
+    assert all(float(row["last_loss"]) > 0 and row["status"] == "done" for row in table)
+    assert "| job | mask.ratio |" in (sweep / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

@@ -315,3 +315,59 @@ def bench_loader(
     seconds = time.perf_counter() - start
     rate = clips / seconds
     return LoaderTiming(clips_per_video, workers, batches * batch_size, clips, seconds, rate, rate / max(workers, 1))
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class ReaderMemory:
+    backend: str
+    decodes: int
+    seconds: float
+    rss_start_mib: float
+    rss_end_mib: float
+    rss_max_mib: float
+    samples: list[tuple[int, float]]
+
+
+def bench_reader_memory(paths: list[str], backend: str, decodes: int, num_frames: int = 16, sampling_rate: int = 4,
+                        every: int = 1000) -> ReaderMemory:  # fmt: skip
+    """Opens, decodes one random clip and closes, ``decodes`` times over ``paths``,
+    sampling this process's resident memory every ``every`` decodes (after 100
+    warm-up decodes, which fill allocator pools)."""
+    import numpy as np
+
+    from .data.readers import open_video
+    from .data.sampling import ClipSampler
+
+    sampler = ClipSampler(num_frames, sampling_rate)
+    rng = np.random.default_rng(0)
+
+    def one(i: int) -> None:
+        with open_video(paths[i % len(paths)], backend) as video:
+            clip = sampler.random_clips(video.info.num_frames, 1, rng)[0]
+            video.get_frames(clip.tolist())
+
+    for i in range(100):
+        one(i)
+    start_rss = resident_mib()
+    samples = [(0, start_rss)]
+    start = time.perf_counter()
+    for i in range(decodes):
+        one(i)
+        if (i + 1) % every == 0:
+            samples.append((i + 1, resident_mib()))
+    seconds = time.perf_counter() - start
+    return ReaderMemory(backend, decodes, seconds, start_rss, samples[-1][1], max(r for _, r in samples), samples)

@@ -82,6 +82,10 @@ def _hydra_app(config_name: str, task):
         if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
             print(json.dumps(summary, indent=1))
 
+    if os.environ.get("RANK", "0") != "0" or os.environ.get("SLURM_PROCID", "0") != "0":
+        # Under torchrun / srun only the first process writes: the others keep Hydra's
+        # .hydra/ folder and log file out of the run directory.
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
     return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)
 
 
@@ -569,6 +573,14 @@ def bench(argv: list[str] | None = None) -> int:
     loader.add_argument("--batch", type=int, default=4)
     loader.add_argument("--batches", type=int, default=10)
     loader.add_argument("--json", type=Path)
+    reader = commands.add_parser("reader", help="resident memory over many open/decode/close cycles of a reader")
+    reader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
+    reader.add_argument("--root", type=Path)
+    reader.add_argument("--decodes", type=int, default=10000)
+    reader.add_argument("--readers", default="decord,pyav", help="comma-separated backends (default decord,pyav)")
+    reader.add_argument("--frames", type=int, default=16)
+    reader.add_argument("--sampling-rate", type=int, default=4)
+    reader.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     from dataclasses import asdict
@@ -598,9 +610,29 @@ def bench(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(timings_json(results, peak, settings), indent=1, default=str) + "\n", encoding="utf-8")
         return 0
 
-    from .bench import bench_loader
     from .data.lists import read_data_list
     from .data.settings import DataSettings
+
+    if args.command == "reader":
+        from .bench import bench_reader_memory
+        from .data.readers import decord_available
+
+        data = DataSettings(name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None)
+        records = read_data_list(args.list, args.root) if args.list else data.records()[0]
+        rows = []
+        for backend in args.readers.split(","):
+            if backend == "decord" and not decord_available():
+                print("decord: not installed, skipped")
+                continue
+            result = bench_reader_memory([r.path for r in records], backend, args.decodes, args.frames, args.sampling_rate)
+            rows.append(asdict(result))
+            print(f"{backend}: {result.decodes} decodes in {result.seconds:.1f} s; resident memory {result.rss_start_mib:.1f} -> "
+                  f"{result.rss_end_mib:.1f} MiB (max {result.rss_max_mib:.1f}, growth {result.rss_end_mib - result.rss_start_mib:+.1f} MiB)")  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        return 0
+
+    from .bench import bench_loader
     from .data.transforms import MultiScaleCropTransform
 
     data = DataSettings(
@@ -619,6 +651,28 @@ def bench(argv: list[str] | None = None) -> int:
                   f"({timing.clips_per_s_per_worker:.1f} per worker, {timing.videos} videos in {timing.seconds:.1f} s)")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def sweep(argv: list[str] | None = None) -> int:
+    """vmae-sweep: a table of a multirun folder, overridden values against final metrics."""
+    parser = argparse.ArgumentParser(prog="vmae-sweep", description="Summarise a Hydra multirun folder (-m) as a table.")
+    parser.add_argument("folder", type=Path, help="the sweep directory (e.g. runs/pretrain-multirun)")
+    parser.add_argument("--markdown", type=Path, help="default: <folder>/summary.md")
+    parser.add_argument("--csv", type=Path, help="default: <folder>/summary.csv")
+    args = parser.parse_args(argv)
+
+    from .sweep_summary import summarize, to_csv, to_markdown
+
+    try:
+        columns, rows = summarize(args.folder)
+    except FileNotFoundError as err:
+        print(f"vmae-sweep: error: {err}", file=sys.stderr)
+        return 2
+    markdown = to_markdown(columns, rows)
+    (args.markdown or args.folder / "summary.md").write_text(markdown, encoding="utf-8")
+    (args.csv or args.folder / "summary.csv").write_text(to_csv(columns, rows), encoding="utf-8")
+    print(markdown, end="")
     return 0
 
 

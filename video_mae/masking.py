@@ -33,6 +33,10 @@ class Mask:
         """[B, N]: for each token position, its index in cat(visible, masked)."""
         return torch.argsort(torch.cat([self.ids_keep, self.ids_mask], dim=1), dim=1)
 
+    def take(self, rows: torch.Tensor) -> "Mask":
+        """The masks of the given batch rows (a data-parallel rank's share of a global batch)."""
+        return Mask(ids_keep=self.ids_keep[rows], ids_mask=self.ids_mask[rows], mask=self.mask[rows])
+
     @classmethod
     def from_split(cls, ids_mask: torch.Tensor, ids_keep: torch.Tensor, num_tokens: int) -> "Mask":
         """Builds a Mask from unsorted per-row lists of masked and visible token indices."""

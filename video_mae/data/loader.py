@@ -11,10 +11,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 class EpochSampler(Sampler[int]):
     """The indices of one epoch: a permutation drawn from ``(seed, epoch)`` (or the
-    identity without ``shuffle``), starting at position ``start``. Resuming at
-    ``start = batches_done * batch_size`` replays exactly the rest of the epoch."""
+    identity without ``shuffle``), from position ``start`` on; with several ranks,
+    rank r takes every ``world_size``-th index from ``start + r``, so a global batch
+    of ``batch_size x world_size`` holds the same videos on any number of ranks.
+    Resuming at ``start = batches_done x batch_size x world_size`` replays exactly
+    the rest of the epoch."""
 
-    def __init__(self, size: int, seed: int, epoch: int, shuffle: bool = True, start: int = 0) -> None:
+    def __init__(
+        self, size: int, seed: int, epoch: int, shuffle: bool = True, start: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
         if not 0 <= start <= size:
             raise ValueError(f"start={start} outside [0, {size}]")
         self.size = size
@@ -22,6 +27,8 @@ class EpochSampler(Sampler[int]):
         self.epoch = epoch
         self.shuffle = shuffle
         self.start = start
+        self.rank = rank
+        self.world_size = world_size
 
     def order(self) -> np.ndarray:
         if not self.shuffle:
@@ -29,10 +36,12 @@ class EpochSampler(Sampler[int]):
         return np.random.default_rng([self.seed, self.epoch, 0x5EED]).permutation(self.size)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order()[self.start :].tolist())
+        mine = self.order()[self.start + self.rank :: self.world_size]
+        return iter(mine[: len(self)].tolist())
 
     def __len__(self) -> int:
-        return self.size - self.start
+        # Every rank gets the same count; the ragged tail of the epoch is dropped.
+        return (self.size - self.start) // self.world_size
 
 
 def _worker_init(_: int) -> None:
@@ -86,6 +95,8 @@ def epoch_loaders(
     num_workers: int,
     pin_memory: bool = False,
     timeout_s: float = 0.0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Callable[[int, int], DataLoader]:
     """A factory ``(epoch, start_batch) -> DataLoader`` over a shuffled training set
     (whole batches only), for :class:`~video_mae.engine.train.Trainer`. The dataset's
@@ -93,7 +104,8 @@ def epoch_loaders(
 
     def loader(epoch: int, start_batch: int) -> DataLoader:
         dataset.set_epoch(epoch)
-        order = EpochSampler(len(dataset), seed, epoch, shuffle=True, start=start_batch * batch_size)
+        start = start_batch * batch_size * world_size
+        order = EpochSampler(len(dataset), seed, epoch, shuffle=True, start=start, rank=rank, world_size=world_size)
         return make_loader(dataset, order, batch_size, num_workers, pin_memory=pin_memory, timeout_s=timeout_s)
 
     return loader

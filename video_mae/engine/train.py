@@ -3,6 +3,7 @@ non-finite handling, logging and checkpoints. No Hydra below this line."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..distributed import DistContext, all_gather_objects, all_reduce, barrier
 from ..logging import RunLogger
 from ..validation import check_types
 from .device import autocast, make_grad_scaler
@@ -32,6 +34,11 @@ class TrainSettings:
     max_nonfinite_in_row: stop after this many consecutive skipped (non-finite) steps.
     resume: continue from checkpoints/last.pt when the run directory has one.
     compile: run the model through torch.compile (checkpoints keep the plain module).
+    global_batch: videos per optimizer step over all ranks; when set, accum_steps is
+        derived from it (global_batch / (batch_size x ranks)), so one config means the
+        same recipe on 1 or 64 GPUs.
+    fsdp: under torchrun, shard the model over the ranks (FSDP2) instead of replicating
+        it (DDP); for ViT-L/H/g. Checkpoints still hold full weights.
     """
 
     epochs: int = 10
@@ -48,6 +55,8 @@ class TrainSettings:
     progress_bar: bool = True
     tensorboard: bool = False
     compile: bool = False
+    global_batch: int | None = None
+    fsdp: bool = False
 
     def __post_init__(self) -> None:
         check_types(self, "train")
@@ -57,6 +66,18 @@ class TrainSettings:
         for key in ("save_every_steps", "save_every_epochs"):
             if getattr(self, key) < 0:
                 raise ValueError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+
+    def resolved_accum_steps(self, world_size: int) -> int:
+        """Micro-batches per optimizer step on ``world_size`` ranks."""
+        if self.global_batch is None:
+            return self.accum_steps
+        per_step = self.batch_size * world_size
+        if self.global_batch % per_step:
+            raise ValueError(
+                f"train.global_batch={self.global_batch} is not a multiple of train.batch_size x ranks "
+                f"= {self.batch_size} x {world_size}"
+            )
+        return self.global_batch // per_step
 
 
 class NonFiniteLossError(RuntimeError):
@@ -96,12 +117,25 @@ class Trainer:
         on_epoch_end: Callable[[int], None] | None = None,
         on_step_end: Callable[[int], None] | None = None,
         extras: dict[str, Any] | None = None,
+        context: DistContext = DistContext(),
     ) -> None:
-        if micro_batches_per_epoch % settings.accum_steps:
-            raise ValueError("micro_batches_per_epoch must be a multiple of train.accum_steps")
+        self.accum_steps = settings.resolved_accum_steps(context.world_size)
+        if micro_batches_per_epoch % self.accum_steps:
+            raise ValueError("micro_batches_per_epoch must be a multiple of the accumulation steps")
         self.model = model
-        # The loss runs through the compiled module; state dicts come from the plain one.
-        self.forward_model = torch.compile(model) if settings.compile else model
+        self.context = context
+        # The loss runs through the DDP-wrapped and/or compiled module; state dicts
+        # come from the plain one, so checkpoints load anywhere.
+        # Under FSDP2 the task has sharded the model in place (shard_model).
+        self.fsdp = settings.fsdp and context.distributed
+        wrapped = model
+        if context.distributed and not self.fsdp:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            wrapped = DistributedDataParallel(model, device_ids=ids)
+        self.ddp = wrapped if wrapped is not model else None
+        self.forward_model = torch.compile(wrapped) if settings.compile else wrapped
         self.optimizer = optimizer
         self.schedule = schedule
         self.loss_fn = loss_fn
@@ -141,26 +175,64 @@ class Trainer:
 
     # --- checkpoints -------------------------------------------------------
 
-    def state_dict(self) -> dict:
+    def _rng_state(self) -> dict:
         rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def state_dict(self) -> dict:
+        """The whole training state. Collective under torchrun: every rank's RNG
+        states are gathered (call it on all ranks; rank 0 writes it)."""
+        rng = self._rng_state()
+        per_rank = all_gather_objects({k: v.cpu() for k, v in rng.items()}, self.context)
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                get_model_state_dict,
+                get_optimizer_state_dict,
+            )
+
+            # Gathered into full tensors: the checkpoint loads in a single process.
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            model_state = get_model_state_dict(self.model, options=options)
+            optimizer_state = get_optimizer_state_dict(self.model, self.optimizer, options=options)
+        else:
+            model_state, optimizer_state = self.model.state_dict(), self.optimizer.state_dict()
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": model_state,
+            "optimizer": optimizer_state,
+            "fsdp": self.fsdp,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": self.epoch,
             "batches_done": self.batches_done,
             "step": self.step,
             "counters": dict(self.counters),
             "rng": rng,
+            "rng_per_rank": per_rank,
             "config": self.config,
             "extras": {name: extra.state_dict() for name, extra in self.extras.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if bool(state.get("fsdp")) != self.fsdp:
+            raise ValueError(
+                f"the checkpoint was written with train.fsdp={bool(state.get('fsdp'))} (its optimizer state has that "
+                "layout); resume with the same setting"
+            )
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                set_model_state_dict,
+                set_optimizer_state_dict,
+            )
+
+            options = StateDictOptions(full_state_dict=True)
+            set_model_state_dict(self.model, state["model"], options=options)
+            set_optimizer_state_dict(self.model, self.optimizer, state["optimizer"], options=options)
+        else:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"])
@@ -168,6 +240,9 @@ class Trainer:
         self.step = int(state["step"])
         self.counters.update(state.get("counters", {}))
         rng = state["rng"]
+        per_rank = state.get("rng_per_rank") or []
+        if len(per_rank) == self.context.world_size:
+            rng = per_rank[self.context.rank]  # each rank continues its own streams
         torch.set_rng_state(rng["torch"])
         self.generator.set_state(rng["generator"])
         if "cuda" in rng and self.device.type == "cuda":
@@ -176,9 +251,13 @@ class Trainer:
             if name in state.get("extras", {}):
                 extra.load_state_dict(state["extras"][name])
 
-    def save(self) -> Path:
-        path = self.checkpoint_dir / "last.pt"
-        save_checkpoint(self.state_dict(), path)
+    def save(self, name: str = "last.pt") -> Path:
+        """Writes checkpoints/<name> on rank 0 (all ranks must call it)."""
+        path = self.checkpoint_dir / name
+        state = self.state_dict()
+        if self.context.is_main:
+            save_checkpoint(state, path)
+        barrier(self.context)
         return path
 
     def resume(self, path: Path) -> None:
@@ -202,10 +281,15 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.clip_grad if self.clip_grad is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP2
+            grad_norm = grad_norm.full_tensor()
         finite = torch.isfinite(step_loss)
         if self.scaler is None:
             # With fp16 an overflowing gradient is normal and the scaler skips it itself.
             finite = finite & torch.isfinite(grad_norm)
+        if self.context.distributed:
+            # One rank's non-finite loss skips the step on every rank, or they would diverge.
+            finite = all_reduce(finite.to(torch.int32), self.context, "min").bool()
         if self.sync_free:
             # The fused AdamW kernel skips its update where found_inf is non-zero, so
             # the decision stays on the device: no CPU-GPU sync inside the step.
@@ -249,7 +333,7 @@ class Trainer:
             self.epoch, self.batches_done = epoch + 1, 0
             path = self.save()
             if self.settings.save_every_epochs and self.epoch % self.settings.save_every_epochs == 0:
-                save_checkpoint(self.state_dict(), self.checkpoint_dir / f"epoch_{self.epoch:04d}.pt")
+                self.save(f"epoch_{self.epoch:04d}.pt")
             self.logger.log("epoch", step=self.step, epoch=epoch, checkpoint=str(path), **self.counters)
             if self.on_epoch_end is not None:
                 # Visualisation must not change the training RNG streams.
@@ -260,7 +344,7 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, window: "_LogWindow", summary: dict[str, Any]) -> None:
         settings = self.settings
-        accum = settings.accum_steps
+        accum = self.accum_steps
         batches = iter(self.loaders(epoch, self.batches_done))
         bar = tqdm(
             total=self.micro_batches_per_epoch,
@@ -280,11 +364,15 @@ class Trainer:
                 self.counters["bad_videos"] += int(batch["replaced"].sum())
                 if self.batches_done % accum == 0:
                     lr = self._set_lr()
-                with autocast(self.device, self.precision):
-                    loss = self.loss_fn(self.forward_model, clips, labels, self.generator)
-                step_loss += loss.detach().float() / accum
-                scaled = loss / accum
-                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                last_micro = (self.batches_done + 1) % accum == 0
+                # Gradients are averaged across ranks once per optimizer step, not per micro-batch.
+                sync = self.ddp.no_sync() if self.ddp is not None and not last_micro else contextlib.nullcontext()
+                with sync:
+                    with autocast(self.device, self.precision):
+                        loss = self.loss_fn(self.forward_model, clips, labels, self.generator)
+                    step_loss += loss.detach().float() / accum
+                    scaled = loss / accum
+                    (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
                 self.batches_done += 1
                 window.clips += clips.shape[0]
                 bar.update(1)
@@ -303,7 +391,7 @@ class Trainer:
 
                 if self.step % settings.log_every == 0 or self.batches_done == self.micro_batches_per_epoch:
                     self._check_nonfinite(epoch)
-                    mean_loss, clips_per_s = window.flush()
+                    mean_loss, clips_per_s = window.flush(self.context)
                     self.logger.log(
                         "train",
                         step=self.step,
@@ -362,12 +450,14 @@ class _LogWindow:
         self.loss += torch.where(finite, loss, torch.zeros_like(loss))
         self.steps += finite.float()
 
-    def flush(self) -> tuple[float, float]:
-        """(mean loss of the applied steps, clips per second) since the last flush."""
-        steps = float(self.steps)
-        mean_loss = float(self.loss) / steps if steps else float("nan")
+    def flush(self, context: DistContext = DistContext()) -> tuple[float, float]:
+        """(mean loss of the applied steps, clips per second), over all ranks, since the last flush."""
         elapsed = time.perf_counter() - self.start
-        clips_per_s = self.clips / elapsed if elapsed > 0 else 0.0
+        totals = torch.stack([self.loss, self.steps, torch.tensor(float(self.clips), device=self.loss.device)])
+        loss, steps, clips = all_reduce(totals, context, "sum").tolist()
+        steps /= context.world_size  # every rank counts the same applied steps
+        mean_loss = loss / context.world_size / steps if steps else float("nan")
+        clips_per_s = clips / elapsed if elapsed > 0 else 0.0
         self.loss.zero_()
         self.steps.zero_()
         self.clips, self.start = 0, time.perf_counter()

@@ -88,7 +88,17 @@ class MaskedAutoencoder(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(shape), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(shape), persistent=False)
 
+    def partition_masks(self, global_batch: int, rows: list[int]) -> None:
+        """Under data parallelism: draw each batch's masks for the whole global batch
+        (``global_batch`` clips) and keep ``rows``, this rank's clips, so that the masks
+        a clip gets do not depend on how many ranks share the batch."""
+        self._mask_partition = (global_batch, torch.tensor(rows, dtype=torch.long))
+
     def make_mask(self, batch_size: int, device: torch.device, generator: torch.Generator | None = None) -> Mask:
+        partition = getattr(self, "_mask_partition", None)
+        if partition is not None and len(partition[1]) == batch_size:
+            full = self.masking(partition[0], self.encoder.grid, device=device, generator=generator)
+            return full.take(partition[1].to(device))
         return self.masking(batch_size, self.encoder.grid, device=device, generator=generator)
 
     def forward_decoder(self, latent: torch.Tensor, mask: Mask) -> torch.Tensor:

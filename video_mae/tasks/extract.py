@@ -20,6 +20,7 @@ from ..data.loader import EpochSampler, collate_reporting_failures, make_loader
 from ..data.settings import DataSettings
 from ..data.transforms import EvalClipTransform
 from ..embedding_store import EmbeddingFolder
+from ..distributed import barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.embed import clip_features, extract_embeddings
 from ..models.from_checkpoint import model_from_checkpoint
@@ -139,6 +140,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     records, source = select_records(cfg, data)
     check_list(records, source, None)
     device = resolve_device(cfg.device)
+    context = init_distributed(device)
+    device = local_device(device, context)
     precision = resolve_precision(cfg.precision, device)
     model.to(device)
     if cfg.dtype not in ("float16", "float32"):
@@ -165,14 +168,17 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         "shard_size": int(cfg.shard_size),
         "per_clip": bool(cfg.per_clip),
     }
-    out.start(meta, IDENTITY)
+    if context.is_main:
+        out.start(meta, IDENTITY)
+    barrier(context)
     transform = EvalClipTransform(data.crop_size, data.mean, data.std, cfg.short_side, num_crops=1)
     bad_videos = BadVideoLog(out.path / "bad_videos.txt")
     size = int(cfg.shard_size)
     num_shards = max(1, -(-len(records) // size))
-    todo = [s for s in range(num_shards) if not out.shard_done(s)]
-    log.info("%s: %d videos in %d shards, %d to do -> %s", source, len(records), num_shards, len(todo), out.path)
-    bar = tqdm(total=len(records), initial=(num_shards - len(todo)) * size, desc="videos", disable=not cfg.progress_bar)
+    # Under torchrun, shard i belongs to rank i % ranks.
+    todo = [s for s in range(num_shards) if s % context.world_size == context.rank and not out.shard_done(s)]
+    log.info("%s: %d videos in %d shards, %d to do here -> %s", source, len(records), num_shards, len(todo), out.path)
+    bar = tqdm(total=len(todo) * size, desc="videos", disable=not cfg.progress_bar or not context.is_main)
     for shard in todo:
         part = records[shard * size : (shard + 1) * size]
         videos, clips, index, failed = embed_records(
@@ -182,5 +188,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         out.write_shard(shard, videos, clips, index, failed)
         bar.update(len(part))
     bar.close()
-    embedded, failed = out.finish(num_shards)
+    barrier(context)
+    embedded, failed = out.finish(num_shards) if context.is_main else (None, None)
+    finish_distributed(context)
     return {"out": str(out.path), "videos": embedded, "failed": failed, "dim": meta["dim"], "list": source}

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
+from ..distributed import shard_model, DistContext, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
@@ -154,13 +155,17 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Fine-tunes (or probes) as ``cfg`` says; ends with the multi-view evaluation
     of the best checkpoint on the validation list. Returns a summary."""
     train: TrainSettings = instantiate(cfg.train, _convert_="all")
-    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS)
-    run_dir = opened.path
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
     eval_settings: EvalSettings = instantiate(cfg.eval, _convert_="all")
     device = resolve_device(train.device)
+    context = init_distributed(device)
+    device = local_device(device, context)
     precision = resolve_precision(train.precision, device)
+    # Every rank computes the same run directory; only the first writes to it.
+    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS, write=context.is_main)
+    run_dir = opened.path
+    barrier(context)
     torch.manual_seed(train.seed)
 
     train_records, val_records = data.records()
@@ -175,7 +180,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         grid = source if source != [target[0], target[1], target[1]] else None
     spec = ClassifierSpec(num_classes=num_classes, pos_embed_grid=grid, class_names=class_names)
     model = build_classifier(cfg, num_classes, grid)
-    logger = RunLogger(run_dir, tensorboard=train.tensorboard)
+    logger = RunLogger(run_dir, tensorboard=train.tensorboard, enabled=context.is_main)
     check_list(train_records, data.train_list or "demo training list", num_classes, logger)
     if val_records:
         check_list(val_records, data.val_list or "demo validation list", num_classes, logger)
@@ -184,9 +189,14 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         logger.log("pretrained", step=0, path=str(cfg.pretrained), pos_embed_grid=grid, **report.summary())
         log.info("pretrained encoder from %s: %s", cfg.pretrained, report.summary())
     model.to(device)
+    if train.fsdp and context.distributed:
+        if cfg.ema is not None:
+            raise ValueError("ema is not supported with train.fsdp=true (the average would be sharded too)")
+        shard_model(model)
 
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    plan = plan_training(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim, device, bad_videos)
+    augment = instantiate(cfg.augment, _convert_="all")
+    plan = plan_training(model, train_records, data, augment, train, optim, device, bad_videos, context)
     steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
     peak_lr, final_lr, schedule = plan.peak_lr, plan.final_lr, plan.schedule
 
@@ -213,10 +223,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     def on_epoch_end(epoch: int) -> None:
         if not val_records or not val_every or (epoch + 1) % val_every:
             return
-        metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, bad_videos=bad_videos)
+        metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, context, bad_videos=bad_videos)
         record = {f"val_{key}": value for key, value in metrics.items()}
         if ema is not None:
-            ema_metrics = evaluate_videos(ema.module, val_records, data, quick, device, precision, class_names)
+            ema_metrics = evaluate_videos(ema.module, val_records, data, quick, device, precision, class_names, context)
             record.update({f"val_ema_{key}": value for key, value in ema_metrics.items()})
         improved = metrics["top1"] > best.top1
         if improved:
@@ -224,7 +234,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             # last.pt was just written for this epoch (with the old best); save again so
             # the file carries the new best score, then copy it.
             save_path = trainer.save()
-            _copy_atomically(save_path, run_dir / "checkpoints" / "best.pt")
+            if context.is_main:
+                _copy_atomically(save_path, run_dir / "checkpoints" / "best.pt")
+            barrier(context)
         logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
         log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
 
@@ -245,6 +257,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         on_epoch_end=on_epoch_end,
         on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None,
         extras=extras,
+        context=context,
     )
     log.info("run directory: %s", run_dir)
     log.info(
@@ -263,6 +276,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             val_videos=len(val_records or []),
             num_classes=num_classes,
             global_batch=global_batch,
+            ranks=context.world_size,
+            batch_per_rank=train.batch_size,
+            accum_steps=plan.accum_steps,
             base_lr=optim.base_lr,
             lr=peak_lr,
             min_lr=final_lr,
@@ -280,19 +296,20 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if val_records:
             final = run_dir / "checkpoints" / ("best.pt" if (run_dir / "checkpoints" / "best.pt").is_file() else "last.pt")
             test_metrics = evaluate_checkpoint_in_place(
-                model, ema, final, val_records, data, eval_settings, device, precision, class_names, run_dir, bad_videos
+                model, final, val_records, data, eval_settings, device, precision, class_names, run_dir, bad_videos, context
             )
             logger.log("test", step=trainer.step, checkpoint=str(final), **test_metrics)
     finally:
         logger.close()
     summary = {**summary, "best_val_top1": best.top1, "best_epoch": best.epoch, "test": test_metrics, "run_dir": str(run_dir)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    if context.is_main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    finish_distributed(context)
     return summary
 
 
 def evaluate_checkpoint_in_place(
     model: torch.nn.Module,
-    ema: EmaWeights | None,
     checkpoint: Path,
     records,
     data: DataSettings,
@@ -302,6 +319,7 @@ def evaluate_checkpoint_in_place(
     class_names: list[str],
     out_dir: Path,
     bad_videos: BadVideoLog,
+    context: DistContext = DistContext(),
 ) -> dict:
     """Loads ``checkpoint``'s weights (its EMA weights with ``settings.use_ema``) into
     ``model`` and runs the full multi-view evaluation, writing the reports to ``out_dir``."""
@@ -312,4 +330,7 @@ def evaluate_checkpoint_in_place(
         model.load_state_dict(state["extras"]["ema"])
     else:
         model.load_state_dict(state["model"])
-    return evaluate_videos(model, records, data, settings, device, precision, class_names, out_dir=out_dir, bad_videos=bad_videos)
+    return evaluate_videos(
+        model, records, data, settings, device, precision, class_names, context,
+        out_dir=out_dir if context.is_main else None, bad_videos=bad_videos,
+    )  # fmt: skip

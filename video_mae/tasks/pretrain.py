@@ -15,6 +15,7 @@ from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.settings import DataSettings
 from ..data.transforms import EvalClipTransform
+from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
 from ..engine.train import Trainer, TrainSettings
@@ -89,30 +90,41 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     Returns a summary: first and last logged loss, steps, counters, run_dir.
     """
     train: TrainSettings = instantiate(cfg.train, _convert_="all")
-    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS)
-    run_dir, config, last, saved_state = opened.path, opened.config, opened.last, opened.resume_from
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
     device = resolve_device(train.device)
+    context = init_distributed(device)
+    device = local_device(device, context)
     precision = resolve_precision(train.precision, device)
+    # Every rank computes the same run directory; only the first writes to it.
+    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS, write=context.is_main)
+    run_dir, config, last, saved_state = opened.path, opened.config, opened.last, opened.resume_from
+    barrier(context)
 
     torch.manual_seed(train.seed)
     model = build_model(cfg, data).to(device)
+    if train.fsdp and context.distributed:
+        shard_model(model)
 
     train_records, val_records = data.records()
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    logger = RunLogger(run_dir, tensorboard=train.tensorboard)
+    logger = RunLogger(run_dir, tensorboard=train.tensorboard, enabled=context.is_main)
     check_list(train_records, data.train_list or "demo training list", None, logger)
-    plan = plan_training(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim, device, bad_videos)
+    augment = instantiate(cfg.augment, _convert_="all")
+    plan = plan_training(model, train_records, data, augment, train, optim, device, bad_videos, context)
     steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
     peak_lr, final_lr, schedule = plan.peak_lr, plan.final_lr, plan.schedule
-
+    if context.distributed:
+        # Rank r holds videos r, r + W, ... of each global micro-batch, k clips each.
+        k, per_rank = data.clips_per_video, train.batch_size
+        rows = [(context.rank + j * context.world_size) * k + c for j in range(per_rank) for c in range(k)]
+        model.partition_masks(per_rank * k * context.world_size, rows)
 
     preview_path = (val_records or train_records)[0].path
 
     def on_epoch_end(epoch: int) -> None:
         every = int(cfg.recon_every_epochs)
-        if not every or (epoch + 1) % every:
+        if not context.is_main or not every or (epoch + 1) % every:
             return
         clip = read_center_clip(preview_path, data)
         picture = reconstruction_grid(reconstruct(model, clip, seed=train.seed))
@@ -133,6 +145,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         logger=logger,
         config=config,
         on_epoch_end=on_epoch_end,
+        context=context,
     )
     log.info("run directory: %s", run_dir)
     log.info(
@@ -153,6 +166,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             precision=precision,
             train_videos=len(train_records),
             global_batch=global_batch,
+            ranks=context.world_size,
+            batch_per_rank=train.batch_size,
+            accum_steps=plan.accum_steps,
             base_lr=optim.base_lr,
             lr=peak_lr,
             min_lr=final_lr,
@@ -168,5 +184,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     finally:
         logger.close()
     summary = {**summary, "run_dir": str(run_dir), "checkpoint": str(last)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    if context.is_main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    finish_distributed(context)
     return summary

@@ -17,6 +17,7 @@ from ..data.loader import epoch_loaders
 from ..data.settings import DataSettings
 from ..data.transforms import ClipTransform
 from ..data.validate import validate_records
+from ..distributed import DistContext
 from ..engine.optim import OptimSettings, build_adamw
 from ..engine.schedule import WarmupCosineSchedule
 from ..engine.train import TrainSettings
@@ -30,7 +31,8 @@ class TrainingPlan:
     dataset: VideoClipDataset
     micro_batches_per_epoch: int
     steps_per_epoch: int
-    global_batch: int  # clips per optimizer step
+    accum_steps: int
+    global_batch: int  # clips per optimizer step, over all ranks
     peak_lr: float
     final_lr: float
     schedule: WarmupCosineSchedule
@@ -47,6 +49,7 @@ def plan_training(
     optim: OptimSettings,
     device: torch.device,
     bad_videos: BadVideoLog,
+    context: DistContext = DistContext(),
 ) -> TrainingPlan:
     dataset = VideoClipDataset(
         records,
@@ -62,14 +65,16 @@ def plan_training(
         decode_timeout_s=data.decode_timeout_s,
     )
     # Whole optimizer steps only: the remainder of an epoch is dropped.
-    micro = len(dataset) // (train.batch_size * train.accum_steps) * train.accum_steps
+    accum = train.resolved_accum_steps(context.world_size)
+    videos_per_step = train.batch_size * accum * context.world_size
+    micro = len(dataset) // videos_per_step * accum
     if micro == 0:
         raise ValueError(
-            f"the training list has {len(dataset)} videos, fewer than train.batch_size x train.accum_steps "
-            f"= {train.batch_size * train.accum_steps}"
+            f"the training list has {len(dataset)} videos, fewer than one optimizer step needs "
+            f"(train.batch_size x accumulation x ranks = {train.batch_size} x {accum} x {context.world_size})"
         )
-    steps = micro // train.accum_steps
-    global_batch = train.batch_size * data.clips_per_video * train.accum_steps
+    steps = micro // accum
+    global_batch = videos_per_step * data.clips_per_video
     peak_lr, final_lr = optim.scaled_lr(global_batch)
     schedule = WarmupCosineSchedule(peak_lr, final_lr, round(optim.warmup_epochs * steps), train.epochs * steps)
     loaders = epoch_loaders(
@@ -79,11 +84,14 @@ def plan_training(
         data.num_workers,
         pin_memory=data.pin_memory and device.type == "cuda",
         timeout_s=data.timeout_s,
+        rank=context.rank,
+        world_size=context.world_size,
     )
     return TrainingPlan(
         dataset=dataset,
         micro_batches_per_epoch=micro,
         steps_per_epoch=steps,
+        accum_steps=accum,
         global_batch=global_batch,
         peak_lr=peak_lr,
         final_lr=final_lr,
