@@ -18,11 +18,13 @@ def test_one_crop_and_flip_for_every_frame(seed):
     transform = MultiScaleCropTransform(32, MEAN, STD, flip=True)
     clip = transform(moving_frames(), np.random.default_rng(seed))
     assert clip.shape == (3, 8, 32, 32) and clip.dtype == torch.float32
-    # Frames differ from the first only by the brightness offset: same box, same flip.
+    # Frames differ from the first only by the brightness offset: same box, same flip
+    # (up to one level of rounding in the uint8 resize; another box would differ by tens).
     pixels = clip * torch.tensor(STD).view(3, 1, 1, 1) + torch.tensor(MEAN).view(3, 1, 1, 1)
     diffs = pixels - pixels[:, :1]
     for k in range(8):
-        assert torch.allclose(diffs[:, k], torch.full_like(diffs[:, k], 5 * k / 255), atol=1e-4)
+        assert torch.allclose(diffs[:, k], torch.full_like(diffs[:, k], 5 * k / 255), atol=1.01 / 255)
+        assert abs(float(diffs[:, k].mean()) - 5 * k / 255) < 0.1 / 255
 
 
 def test_crop_boxes_vary_and_stay_inside():

@@ -304,15 +304,21 @@ def bench_loader(
     needed = (batches + 1) * batch_size
     order = EpochSampler(len(dataset), seed=0, epoch=0)
     loader = make_loader(dataset, order, batch_size, workers, timeout_s=600 if workers else 0)
-    iterator = iter(loader)
     if len(dataset) < needed:
         raise ValueError(f"the list has {len(dataset)} videos; {needed} are needed for {batches} timed batches of {batch_size}")
-    next(iterator)  # warm-up: worker start, first opens
-    start = time.perf_counter()
-    clips = 0
-    for _ in range(batches):
-        clips += next(iterator)["video"].shape[0] * clips_per_video
-    seconds = time.perf_counter() - start
+    threads = torch.get_num_threads()
+    if workers == 0:
+        torch.set_num_threads(1)  # one core, as each worker process has
+    try:
+        iterator = iter(loader)
+        next(iterator)  # warm-up: worker start, first opens
+        start = time.perf_counter()
+        clips = 0
+        for _ in range(batches):
+            clips += next(iterator)["video"].shape[0] * clips_per_video
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
     rate = clips / seconds
     return LoaderTiming(clips_per_video, workers, batches * batch_size, clips, seconds, rate, rate / max(workers, 1))
 

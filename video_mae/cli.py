@@ -435,7 +435,7 @@ def _embed_query_videos(args, meta: dict) -> tuple[np.ndarray, list[dict]]:
         records = [VideoRecord(row=i, path=str(p), label=-1) for i, p in enumerate(args.videos)]
     device = resolve_device(args.device)
     model.to(device)
-    transform = EvalClipTransform(data.crop_size, data.mean, data.std, meta["short_side"], num_crops=1)
+    transform = EvalClipTransform(data.crop_size, data.mean, data.std, meta["short_side"], num_crops=1, normalize=False)
     videos, _, index, failed = embed_records(
         model, data, records, transform, meta["num_clips"], "float32", False, 4, 32, device, resolve_precision("auto", device)
     )
@@ -641,7 +641,7 @@ def bench(argv: list[str] | None = None) -> int:
         crop_size=args.crop, reader=args.reader,
     )  # fmt: skip
     records = read_data_list(args.list, data.root) if args.list else data.records()[0]
-    augment = MultiScaleCropTransform(args.crop, data.mean, data.std)
+    augment = MultiScaleCropTransform(args.crop, data.mean, data.std, normalize=False)  # as pretraining: uint8 clips
     rows = []
     for k in [int(x) for x in args.clips_per_video.split(",")]:
         for workers in [int(x) for x in args.workers.split(",")]:

@@ -191,7 +191,9 @@ class VideoClipDataset(Dataset):
         out = []
         for clip in clips:
             take = [position[int(frame) + first] for frame in clip]
-            views = self.transform(frames[take], rng)
+            # A run of consecutive positions is a view; other selections copy (whole frames).
+            contiguous = all(b - a == 1 for a, b in zip(take, take[1:]))
+            views = self.transform(frames[take[0] : take[-1] + 1] if contiguous else frames[take], rng)
             out.extend(views if views.dim() == 5 else [views])
         spans = torch.tensor([[clip[0] + first, clip[-1] + first] for clip in clips], dtype=torch.float64)
         return torch.stack(out), spans / fps if fps > 0 else spans

@@ -49,6 +49,7 @@ def extract_embeddings(
     device: torch.device | None = None,
     precision: str = "fp32",
     clips_per_forward: int = 32,
+    normalizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Embeddings:
     """Embeds every video ``loader`` yields (dicts with ``video`` [B, K, C, T, H, W]
     and ``row``; ``failed`` lists from :func:`~video_mae.data.loader.collate_reporting_failures`
@@ -56,7 +57,8 @@ def extract_embeddings(
 
     Each clip's features are L2-normalised, averaged over the video's K clips and
     normalised again, so cosine similarity is a dot product. Works with any model
-    :func:`clip_features` knows, on the CPU or a GPU.
+    :func:`clip_features` knows, on the CPU or a GPU. uint8 clips need a ``normalizer``
+    (:class:`~video_mae.data.transforms.ClipNormalizer`).
     """
     device = device or next(model.parameters()).device
     model.eval()
@@ -71,8 +73,13 @@ def extract_embeddings(
         count, per_video = views.shape[:2]
         chunks = []
         for chunk in views.flatten(0, 1).split(clips_per_forward):
+            chunk = chunk.to(device, non_blocking=True)
+            if normalizer is not None:
+                chunk = normalizer(chunk)
+            elif chunk.dtype == torch.uint8:
+                raise ValueError("uint8 clips need a normalizer (ClipNormalizer(mean, std))")
             with autocast(device, precision):
-                chunks.append(features(chunk.to(device, non_blocking=True)).float())
+                chunks.append(features(chunk).float())
         clip_vectors = F.normalize(torch.cat(chunks), dim=-1).reshape(count, per_video, -1)
         videos.append(F.normalize(clip_vectors.mean(dim=1), dim=-1).cpu())
         clips.append(clip_vectors.cpu())

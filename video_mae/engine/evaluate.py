@@ -14,7 +14,7 @@ from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.loader import EpochSampler, collate_reporting_failures, make_loader
 from ..data.settings import DataSettings
-from ..data.transforms import EvalClipTransform
+from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import DistContext, broadcast_from_main, gather_to_main
 from ..validation import check_types
 from .device import autocast
@@ -60,6 +60,7 @@ def predict_videos(
     device: torch.device,
     precision: str,
     clips_per_forward: int = 32,
+    normalizer: ClipNormalizer | None = None,
 ) -> Predictions:
     """Runs every view of every video and averages the softmax over a video's views.
 
@@ -79,8 +80,11 @@ def predict_videos(
         flat = views.flatten(0, 1)
         logits = []
         for chunk in flat.split(clips_per_forward):
+            chunk = chunk.to(device, non_blocking=True)
+            if normalizer is not None:
+                chunk = normalizer(chunk)
             with autocast(device, precision):
-                logits.append(model(chunk.to(device, non_blocking=True)).float())
+                logits.append(model(chunk).float())
         scores = torch.cat(logits).softmax(dim=-1).reshape(count, per_video, -1).mean(dim=1)
         probs.append(scores.cpu())
         out.rows.extend(int(r) for r in batch["row"])
@@ -106,7 +110,8 @@ def evaluate_videos(
     ``out_dir``, writes ``metrics.json``, ``predictions.csv``,
     ``confusion_matrix.csv`` and ``confusion_matrix.png``. Every rank returns the metrics.
     """
-    transform = EvalClipTransform(data.crop_size, data.mean, data.std, settings.short_side, settings.num_crops)
+    # uint8 views from the loader, normalised on the device.
+    transform = EvalClipTransform(data.crop_size, data.mean, data.std, settings.short_side, settings.num_crops, normalize=False)
     shard = list(records)[context.rank :: context.world_size]
     dataset = VideoClipDataset(
         shard,
@@ -129,7 +134,7 @@ def evaluate_videos(
         timeout_s=data.timeout_s,
         collate_fn=collate_reporting_failures,
     )
-    local = predict_videos(model, loader, device, precision, settings.clips_per_forward)
+    local = predict_videos(model, loader, device, precision, settings.clips_per_forward, ClipNormalizer(data.mean, data.std))
     gathered = gather_to_main(local, context)
     metrics = None
     if context.is_main:

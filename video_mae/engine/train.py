@@ -118,12 +118,15 @@ class Trainer:
         on_step_end: Callable[[int], None] | None = None,
         extras: dict[str, Any] | None = None,
         context: DistContext = DistContext(),
+        normalizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.accum_steps = settings.resolved_accum_steps(context.world_size)
         if micro_batches_per_epoch % self.accum_steps:
             raise ValueError("micro_batches_per_epoch must be a multiple of the accumulation steps")
         self.model = model
         self.context = context
+        # uint8 clips from the loader are normalised here, on the device.
+        self.normalizer = normalizer
         # The loss runs through the DDP-wrapped and/or compiled module; state dicts
         # come from the plain one, so checkpoints load anywhere.
         # Under FSDP2 the task has sharded the model in place (shard_model).
@@ -359,6 +362,8 @@ class Trainer:
             while self.batches_done < self.micro_batches_per_epoch:
                 batch = next(batches)
                 clips = batch["video"].to(self.device, non_blocking=True).flatten(0, 1)
+                if self.normalizer is not None:
+                    clips = self.normalizer(clips)
                 labels = batch["label"].to(self.device, non_blocking=True)
                 labels = labels.repeat_interleave(clips.shape[0] // labels.shape[0])
                 self.counters["bad_videos"] += int(batch["replaced"].sum())

@@ -18,7 +18,7 @@ from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord, read_data_list
 from ..data.loader import EpochSampler, collate_reporting_failures, make_loader
 from ..data.settings import DataSettings
-from ..data.transforms import EvalClipTransform
+from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..embedding_store import EmbeddingFolder
 from ..distributed import barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
@@ -111,7 +111,7 @@ def embed_records(
         timeout_s=data.timeout_s,
         collate_fn=collate_reporting_failures,
     )
-    result = extract_embeddings(model, loader, device, precision, clips_per_forward)
+    result = extract_embeddings(model, loader, device, precision, clips_per_forward, ClipNormalizer(data.mean, data.std))
     np_dtype = np.float16 if dtype == "float16" else np.float32
     dim = int(model.encoder.embed_dim)
     videos = result.videos.numpy().astype(np_dtype) if result.videos is not None else np.zeros((0, dim), np_dtype)
@@ -171,7 +171,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     if context.is_main:
         out.start(meta, IDENTITY)
     barrier(context)
-    transform = EvalClipTransform(data.crop_size, data.mean, data.std, cfg.short_side, num_crops=1)
+    transform = EvalClipTransform(data.crop_size, data.mean, data.std, cfg.short_side, num_crops=1, normalize=False)
     bad_videos = BadVideoLog(out.path / "bad_videos.txt")
     size = int(cfg.shard_size)
     num_shards = max(1, -(-len(records) // size))

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
+from ..data.transforms import ClipNormalizer
 from ..distributed import shard_model, DistContext, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
@@ -258,6 +259,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None,
         extras=extras,
         context=context,
+        normalizer=ClipNormalizer(data.mean, data.std),
     )
     log.info("run directory: %s", run_dir)
     log.info(

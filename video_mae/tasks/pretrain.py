@@ -14,7 +14,7 @@ from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.settings import DataSettings
-from ..data.transforms import EvalClipTransform
+from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
@@ -146,6 +146,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         config=config,
         on_epoch_end=on_epoch_end,
         context=context,
+        normalizer=ClipNormalizer(data.mean, data.std),
     )
     log.info("run directory: %s", run_dir)
     log.info(
