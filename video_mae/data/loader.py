@@ -109,3 +109,40 @@ def epoch_loaders(
         return make_loader(dataset, order, batch_size, num_workers, pin_memory=pin_memory, timeout_s=timeout_s)
 
     return loader
+
+
+def evaluation_loader(
+    records,
+    data,
+    transform,
+    clips_per_video: int,
+    batch_size: int,
+    pin_memory: bool,
+    bad_videos=None,
+) -> DataLoader:
+    """Videos in list order, each decoded once for all its clips and views; a video
+    that cannot be read comes back under ``failed`` (never replaced). ``data`` is a
+    :class:`~video_mae.data.settings.DataSettings`."""
+    from .dataset import VideoClipDataset
+
+    dataset = VideoClipDataset(
+        records,
+        data.sampler(),
+        transform,
+        train=False,
+        backend=data.reader,
+        clips_per_video=clips_per_video,
+        bad_videos=bad_videos,
+        report_unreadable=True,
+        decode_timeout_s=data.decode_timeout_s,
+    )
+    return make_loader(
+        dataset,
+        EpochSampler(len(dataset), seed=0, epoch=0, shuffle=False),
+        batch_size,
+        data.num_workers,
+        pin_memory=pin_memory,
+        drop_last=False,
+        timeout_s=data.timeout_s,
+        collate_fn=collate_reporting_failures,
+    )

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.dataset import BadVideoLog, VideoClipDataset
+from ..data.dataset import BadVideoLog
 from ..data.lists import VideoRecord
-from ..data.loader import EpochSampler, collate_reporting_failures, make_loader
+from ..data.loader import evaluation_loader
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import DistContext, broadcast_from_main, gather_to_main
@@ -113,27 +113,8 @@ def evaluate_videos(
     # uint8 views from the loader, normalised on the device.
     transform = EvalClipTransform(data.crop_size, data.mean, data.std, settings.short_side, settings.num_crops, normalize=False)
     shard = list(records)[context.rank :: context.world_size]
-    dataset = VideoClipDataset(
-        shard,
-        data.sampler(),
-        transform,
-        train=False,
-        backend=data.reader,
-        clips_per_video=settings.num_clips,
-        bad_videos=bad_videos,
-        report_unreadable=True,
-        decode_timeout_s=data.decode_timeout_s,
-    )
-    loader = make_loader(
-        dataset,
-        EpochSampler(len(dataset), seed=0, epoch=0, shuffle=False),
-        settings.batch_size,
-        data.num_workers,
-        pin_memory=data.pin_memory and device.type == "cuda",
-        drop_last=False,
-        timeout_s=data.timeout_s,
-        collate_fn=collate_reporting_failures,
-    )
+    pin = data.pin_memory and device.type == "cuda"
+    loader = evaluation_loader(shard, data, transform, settings.num_clips, settings.batch_size, pin, bad_videos)
     local = predict_videos(model, loader, device, precision, settings.clips_per_forward, ClipNormalizer(data.mean, data.std))
     gathered = gather_to_main(local, context)
     metrics = None

@@ -14,9 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint
-from ..data.dataset import BadVideoLog, VideoClipDataset
+from ..data.dataset import BadVideoLog
 from ..data.lists import VideoRecord, read_data_list
-from ..data.loader import EpochSampler, collate_reporting_failures, make_loader
+from ..data.loader import evaluation_loader
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..embedding_store import EmbeddingFolder
@@ -90,27 +90,8 @@ def embed_records(
 ) -> tuple[np.ndarray, np.ndarray | None, list[dict], list[dict]]:
     """(video embeddings [n, dim], clip embeddings [n, K, dim] or None, index rows,
     failed rows) for ``records``, in list order; unreadable videos are only in ``failed``."""
-    dataset = VideoClipDataset(
-        records,
-        data.sampler(),
-        transform,
-        train=False,
-        backend=data.reader,
-        clips_per_video=num_clips,
-        bad_videos=bad_videos,
-        report_unreadable=True,
-        decode_timeout_s=data.decode_timeout_s,
-    )
-    loader = make_loader(
-        dataset,
-        EpochSampler(len(dataset), seed=0, epoch=0, shuffle=False),
-        batch_size,
-        data.num_workers,
-        pin_memory=data.pin_memory and device.type == "cuda",
-        drop_last=False,
-        timeout_s=data.timeout_s,
-        collate_fn=collate_reporting_failures,
-    )
+    pin = data.pin_memory and device.type == "cuda"
+    loader = evaluation_loader(records, data, transform, num_clips, batch_size, pin, bad_videos)
     result = extract_embeddings(model, loader, device, precision, clips_per_forward, ClipNormalizer(data.mean, data.std))
     np_dtype = np.float16 if dtype == "float16" else np.float32
     dim = int(model.encoder.embed_dim)
