@@ -60,7 +60,7 @@ def test_visible_pixels_never_enter_the_loss_target_and_masked_pixels_never_ente
     assert torch.equal(model(only_masked, mask=mask).pred, base.pred)
     assert not torch.allclose(model(only_masked, mask=mask).loss, base.loss)
     # Changing visible pixels changes the predictions, not the targets.
-    assert torch.equal(model.targets(only_visible, mask), model.targets(video, mask))
+    assert torch.equal(model.targets(only_visible, mask.ids_mask), model.targets(video, mask.ids_mask))
     assert not torch.allclose(model(only_visible, mask=mask).pred, base.pred)
 
 

@@ -139,6 +139,29 @@ def test_tubelet_4_end_to_end(tiny_pretrain_cfg, tmp_path):
     assert summary["step"] == 4 and summary["last_loss"] > 0
 
 
+def test_decoder_masking_end_to_end(tiny_pretrain_cfg, tmp_path, monkeypatch):
+    cfg = tiny_pretrain_cfg("decoder_mask_ratio=0.5", "train.epochs=1")
+    built = []
+    original = pretrain_module.build_model
+
+    def spy(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(pretrain_module, "build_model", spy)
+    summary = run(cfg, tmp_path)
+    assert summary["step"] == 4 and summary["last_loss"] > 0
+    assert built[0].decoder_masking is not None and built[0].decoder_masking.ratio == 0.5
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["config"]["decoder_mask_ratio"] == 0.5
+    # The reconstruction image is made in evaluation mode, from every hidden token.
+    assert list((tmp_path / "reconstructions").glob("*.png"))
+
+
+def test_invalid_decoder_mask_ratio_names_the_key(tiny_pretrain_cfg, tmp_path):
+    with pytest.raises(ValueError, match="decoder_mask_ratio"):
+        run(tiny_pretrain_cfg("decoder_mask_ratio=0.1"), tmp_path)
+
+
 def test_nonfinite_losses_are_skipped_counted_and_stop_the_run(tiny_pretrain_cfg, tmp_path, monkeypatch):
     real_loss = pretrain_module.mae_loss
     calls = []

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .decoder_masking import RunningCellMasking
 from .engine.device import autocast
 from .masking import Mask, TubeMasking
 from .models.classifier import VideoClassifier
@@ -170,10 +171,12 @@ def bench_models(
     compile_model: bool = False,
     with_transformers: bool = True,
     num_classes: int = 400,
+    decoder_mask_ratio: float = 0.0,
 ) -> tuple[list[Timing], float]:
     """Times the pretraining step (forward, backward, AdamW), forward-only embedding of
     all tokens, and the fine-tuning step, for ours and transformers; returns the
-    timings and the measured matmul peak (TFLOP/s)."""
+    timings and the measured matmul peak (TFLOP/s). With ``decoder_mask_ratio`` > 0,
+    also our pretraining step with running-cell decoder masking (VideoMAE V2)."""
     device = torch.device(device)
     torch.manual_seed(0)
     peak = matmul_peak_tflops(device, precision)
@@ -207,6 +210,14 @@ def bench_models(
     ours.train()
     measure("pretrain step", impl, step_fn(ours, lambda: runner(video, mask=mask).loss), lambda: ours(video, mask=mask).loss.backward())
     ours.zero_grad(set_to_none=True)
+    if decoder_mask_ratio > 0:
+        ours.decoder_masking = RunningCellMasking(decoder_mask_ratio)
+        measure(
+            f"pretrain step, decoder mask {decoder_mask_ratio:g}", impl,
+            step_fn(ours, lambda: runner(video, mask=mask).loss), lambda: ours(video, mask=mask).loss.backward(),
+        )  # fmt: skip
+        ours.decoder_masking = None
+        ours.zero_grad(set_to_none=True)
     encoder = ours.encoder
     encode = torch.compile(encoder) if compile_model else encoder
 

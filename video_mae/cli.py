@@ -554,6 +554,8 @@ def bench(argv: list[str] | None = None) -> int:
     models.add_argument("--tubelet", type=int, default=2)
     models.add_argument("--batch", type=int, default=32)
     models.add_argument("--mask-ratio", type=float, default=0.9)
+    models.add_argument("--decoder-mask-ratio", type=float, default=0.0,
+                        help="also time our pretraining step with running-cell decoder masking (VideoMAE V2: 0.5)")
     models.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     models.add_argument("--device", default="auto")
     models.add_argument("--warmup", type=int, default=3)
@@ -599,7 +601,7 @@ def bench(argv: list[str] | None = None) -> int:
         precision = resolve_precision(args.precision, device)
         results, peak = bench_models(
             size, args.frames, args.size, args.tubelet, args.batch, args.mask_ratio, precision, device,
-            args.warmup, args.repeats, args.compile, not args.no_transformers,
+            args.warmup, args.repeats, args.compile, not args.no_transformers, decoder_mask_ratio=args.decoder_mask_ratio,
         )  # fmt: skip
         settings = {**{k: v for k, v in vars(args).items() if k not in ("json", "command")}, "precision": precision,
                     "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip

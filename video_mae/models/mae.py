@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import nn
 
+from ..decoder_masking import RunningCellMasking
 from ..masking import Mask, Masking
 from .decoder import MAEDecoder
 from .patchify import normalize_patches, patchify
@@ -22,13 +23,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass
 class MAEOutput:
     """loss: scalar mean squared error over the masked tokens only.
-    pred: [B, n_masked, tubelet * patch**2 * C] predictions for the masked tokens,
-          in the order of the True entries of ``mask``.
-    mask: the :class:`~video_mae.masking.Mask` that was used."""
+    pred: [B, n_pred, tubelet * patch**2 * C] predictions for the tokens ``ids_pred``.
+    mask: the :class:`~video_mae.masking.Mask` that was used.
+    ids_pred: [B, n_pred] sorted token indices that were reconstructed: ``mask.ids_mask``,
+          or the subset a decoder masking picked (training only)."""
 
     loss: torch.Tensor
     pred: torch.Tensor
     mask: Mask
+    ids_pred: torch.Tensor
 
 
 class MaskedAutoencoder(nn.Module):
@@ -47,6 +50,10 @@ class MaskedAutoencoder(nn.Module):
     The decoder's MLP ratio follows the encoder's unless ``decoder_mlp_ratio`` is
     given (VideoMAE V2's ViT-g uses 48/11 in both); ``decoder_norm_eps`` sets the
     epsilon of the decoder's last norm alone (Hugging Face uses 1e-5 there).
+
+    With ``decoder_masking`` (VideoMAE V2's running cell), training steps feed the
+    decoder and the loss only the hidden tokens it selects, which makes the decoder
+    cheaper; evaluation always reconstructs every hidden token.
     """
 
     def __init__(
@@ -61,10 +68,12 @@ class MaskedAutoencoder(nn.Module):
         pixel_std: tuple[float, ...] = IMAGENET_STD,
         decoder_mlp_ratio: float | None = None,
         decoder_norm_eps: float | None = None,
+        decoder_masking: RunningCellMasking | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.masking = masking
+        self.decoder_masking = decoder_masking
         self.norm_pix_loss = norm_pix_loss
         in_chans = encoder.in_chans
         if len(pixel_mean) != in_chans or len(pixel_std) != in_chans:
@@ -101,14 +110,17 @@ class MaskedAutoencoder(nn.Module):
             return full.take(partition[1].to(device))
         return self.masking(batch_size, self.encoder.grid, device=device, generator=generator)
 
-    def forward_decoder(self, latent: torch.Tensor, mask: Mask) -> torch.Tensor:
+    def forward_decoder(self, latent: torch.Tensor, mask: Mask, ids_pred: torch.Tensor | None = None) -> torch.Tensor:
+        """Predictions for the tokens ``ids_pred`` (default: every hidden token)."""
+        if ids_pred is None:
+            ids_pred = mask.ids_mask
         x_vis = self.encoder_to_decoder(latent)
         batch, _, dim = x_vis.shape
         pos = self.decoder_pos_embed.to(x_vis.dtype).expand(batch, -1, -1)
         pos_vis = torch.gather(pos, 1, mask.ids_keep.unsqueeze(-1).expand(-1, -1, dim))
-        pos_mask = torch.gather(pos, 1, mask.ids_mask.unsqueeze(-1).expand(-1, -1, dim))
-        x = torch.cat([x_vis + pos_vis, self.mask_token.to(x_vis.dtype) + pos_mask], dim=1)
-        return self.decoder(x, pos_mask.shape[1])
+        pos_pred = torch.gather(pos, 1, ids_pred.unsqueeze(-1).expand(-1, -1, dim))
+        x = torch.cat([x_vis + pos_vis, self.mask_token.to(x_vis.dtype) + pos_pred], dim=1)
+        return self.decoder(x, pos_pred.shape[1])
 
     def pixel_patches(self, video: torch.Tensor) -> torch.Tensor:
         """[B, N, tubelet * patch**2, C] un-normalised (0..1) pixels, normalised per
@@ -118,10 +130,10 @@ class MaskedAutoencoder(nn.Module):
             patches = patchify(pixels, self.encoder.tubelet_size, self.encoder.patch_size)
             return normalize_patches(patches) if self.norm_pix_loss else patches
 
-    def targets(self, video: torch.Tensor, mask: Mask) -> torch.Tensor:
-        """[B, n_masked, tubelet * patch**2 * C] targets of the masked tokens."""
+    def targets(self, video: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """[B, n, tubelet * patch**2 * C] targets of the tokens ``ids`` ([B, n])."""
         patches = self.pixel_patches(video).flatten(2)
-        return torch.gather(patches, 1, mask.ids_mask.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+        return torch.gather(patches, 1, ids.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
 
     def forward(
         self,
@@ -133,7 +145,10 @@ class MaskedAutoencoder(nn.Module):
         device, from ``generator``) unless one is given."""
         if mask is None:
             mask = self.make_mask(video.shape[0], video.device, generator)
+        ids_pred = mask.ids_mask
+        if self.decoder_masking is not None and self.training:
+            ids_pred = self.decoder_masking.select(mask, self.encoder.grid, generator)
         latent = self.encoder.forward_features(video, mask.ids_keep)
-        pred = self.forward_decoder(latent, mask)
-        loss = F.mse_loss(pred.float(), self.targets(video, mask))
-        return MAEOutput(loss=loss, pred=pred, mask=mask)
+        pred = self.forward_decoder(latent, mask, ids_pred)
+        loss = F.mse_loss(pred.float(), self.targets(video, ids_pred))
+        return MAEOutput(loss=loss, pred=pred, mask=mask, ids_pred=ids_pred)

@@ -15,6 +15,7 @@ from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
+from ..decoder_masking import RunningCellMasking
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
@@ -55,7 +56,13 @@ def mae_loss(model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, 
 
 def build_model(cfg: DictConfig, data: DataSettings) -> MaskedAutoencoder:
     masking = instantiate(cfg.mask)
-    return instantiate(cfg.model, masking=masking, pixel_mean=list(data.mean), pixel_std=list(data.std), _convert_="all")
+    # Older checkpoints' configs have no decoder_mask_ratio: no decoder masking.
+    ratio = cfg.get("decoder_mask_ratio", 0.0)
+    decoder_masking = RunningCellMasking(ratio) if ratio else None
+    return instantiate(
+        cfg.model, masking=masking, decoder_masking=decoder_masking,
+        pixel_mean=list(data.mean), pixel_std=list(data.std), _convert_="all",
+    )  # fmt: skip
 
 
 def read_center_clip(path: str | Path, data: DataSettings, reader: str | None = None) -> torch.Tensor:
