@@ -109,3 +109,23 @@ def test_epoch_sampler_resumes_mid_epoch():
     assert list(EpochSampler(20, seed=1, epoch=3, start=8)) == full[8:]
     assert full != list(EpochSampler(20, seed=1, epoch=4))
     assert np.array_equal(EpochSampler(5, 0, 0, shuffle=False).order(), np.arange(5))
+
+
+def test_decoding_at_a_reduced_size_gives_the_same_clips_within_resampling_error(videos):
+    _, paths = videos
+    records = [VideoRecord(row=0, path=paths[1], label=0)]
+    full = dataset(records, train=False)[0]["video"]
+    reduced = dataset(records, train=False, decode_short_side=36)[0]["video"]
+    assert reduced.shape == full.shape == (1, 3, 4, 32, 32)
+    # Normalised units (pixel / 255 / std ~ 0.017 per grey level): a few grey levels apart on average.
+    error = (reduced - full).abs().mean().item()
+    assert error < 0.15
+    other = dataset([VideoRecord(row=0, path=paths[2], label=0)], train=False)[0]["video"]
+    assert (other - full).abs().mean().item() > 3 * error
+
+
+def test_decode_short_side_below_the_crop_is_refused():
+    from video_mae.data.settings import DataSettings
+
+    with pytest.raises(ValueError, match="data.decode_short_side"):
+        DataSettings(name="t", train_list="unused", crop_size=224, decode_short_side=160)

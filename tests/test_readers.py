@@ -3,7 +3,16 @@ import pytest
 
 from conftest import indexed_frames, read_code
 from video_mae.data.encode import write_mp4
-from video_mae.data.readers import DecordVideo, PyAVVideo, VideoReadError, decord_available, open_video, resolve_backend
+from video_mae.data.readers import (
+    DecordVideo,
+    PyAVVideo,
+    VideoReadError,
+    decord_available,
+    open_video,
+    read_frames,
+    resolve_backend,
+    scaled_size,
+)
 
 BACKENDS = ["pyav"] + (["decord"] if decord_available() else [])
 INDEX_SETS = [[0, 1, 2, 3], [5, 9, 13, 17, 21], [59], [40, 12, 12, 3], list(range(0, 60, 4)), [58, 59]]
@@ -108,3 +117,55 @@ def test_auto_falls_back_to_pyav_where_decord_fails(tmp_path):
         frames = video.get_frames([3, 7])
         assert video.backend == "pyav"
     assert frames.shape == (2, 32, 48, 3)
+
+
+@pytest.fixture(scope="module")
+def large_videos(tmp_path_factory):
+    """A landscape (192x128) and a portrait (128x192) H.264 clip of coloured blocks."""
+    folder = tmp_path_factory.mktemp("large")
+    rng = np.random.default_rng(3)
+    base = rng.integers(30, 220, size=(12, 8, 12, 3)).repeat(16, 1).repeat(16, 2).astype(np.uint8)
+    landscape, portrait = folder / "landscape.mp4", folder / "portrait.mp4"
+    write_mp4(landscape, base, fps=25, keyframe_interval=6)
+    write_mp4(portrait, np.ascontiguousarray(base.transpose(0, 2, 1, 3)), fps=25, keyframe_interval=6)
+    return {"landscape": landscape, "portrait": portrait}
+
+
+@pytest.mark.parametrize("backend", BACKENDS + (["auto"] if decord_available() else []))
+@pytest.mark.parametrize("orientation,shape", [("landscape", (64, 96)), ("portrait", (96, 64))])
+def test_decoding_at_a_reduced_size_matches_decoding_then_shrinking(large_videos, backend, orientation, shape):
+    import torch
+    import torch.nn.functional as F
+
+    path = str(large_videos[orientation])
+    indices = [0, 3, 7, 11]
+    full = read_frames(path, indices, backend)
+    small = read_frames(path, indices, backend, short_side=64)
+    assert small.dtype == np.uint8 and small.shape == (4, *shape, 3)
+    # The reference: full-size frames shrunk with antialiased bicubic interpolation
+    # (FFmpeg's default scaler, which decord uses and PyAV is told to use).
+    full_chw = torch.from_numpy(full).permute(0, 3, 1, 2).float()
+    reference = F.interpolate(full_chw, shape, mode="bicubic", antialias=True).permute(0, 2, 3, 1).numpy()
+    error = np.abs(small.astype(float) - reference).mean()
+    assert error < 4
+    assert np.abs(small.astype(float) - reference[:, ::-1]).mean() > 5 * error  # the test can tell images apart
+    # A short side at or above the frame's own leaves frames untouched (never scaled up).
+    assert np.array_equal(read_frames(path, indices, backend, short_side=128), full)
+    assert np.array_equal(read_frames(path, indices, backend, short_side=500), full)
+
+
+@pytest.mark.skipif(not decord_available(), reason="decord is not installed on this platform")
+def test_auto_reader_falls_back_when_decord_cannot_output_the_reduced_size(large_videos):
+    # decord 0.6 fails on output widths such as 48; 'auto' then reads with PyAV.
+    with open_video(str(large_videos["portrait"]), "auto", short_side=48) as video:
+        frames = video.get_frames([0, 5])
+        assert frames.shape == (2, 72, 48, 3) and video.backend == "pyav"
+
+
+def test_scaled_size_keeps_the_aspect_ratio_and_never_enlarges():
+    assert scaled_size(1280, 720, 256) == (455, 256)
+    assert scaled_size(720, 1280, 256) == (256, 455)
+    assert scaled_size(320, 240, 256) is None
+    assert scaled_size(320, 240, None) is None
+    with pytest.raises(ValueError, match="short_side"):
+        open_video("any.mp4", "pyav", short_side=0)

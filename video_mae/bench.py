@@ -309,7 +309,7 @@ def bench_loader(
     from .data.loader import EpochSampler, make_loader
 
     dataset = VideoClipDataset(
-        records, data.sampler(), augment, train=True, backend=data.reader,
+        records, data.sampler(), augment, train=True, backend=data.reader, decode_short_side=data.decode_short_side,
         clips_per_video=clips_per_video, repeat_spread=repeat_spread,
     )  # fmt: skip
     needed = (batches + 1) * batch_size

@@ -572,6 +572,8 @@ def bench(argv: list[str] | None = None) -> int:
     loader.add_argument("--sampling-rate", type=int, default=4)
     loader.add_argument("--crop", type=int, default=224)
     loader.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    loader.add_argument("--decode-short-side", default="full",
+                        help="comma-separated: 'full' or a short side to decode at (e.g. full,256; default full)")
     loader.add_argument("--batch", type=int, default=4)
     loader.add_argument("--batches", type=int, default=10)
     loader.add_argument("--json", type=Path)
@@ -637,20 +639,33 @@ def bench(argv: list[str] | None = None) -> int:
     from .bench import bench_loader
     from .data.transforms import MultiScaleCropTransform
 
-    data = DataSettings(
+    try:
+        short_sides = [None if x.strip() == "full" else int(x) for x in args.decode_short_side.split(",")]
+    except ValueError:
+        print(f"vmae-bench: error: --decode-short-side takes 'full' or integers, got {args.decode_short_side!r}", file=sys.stderr)
+        return 2
+    settings = dict(
         name="bench", train_list=str(args.list) if args.list else None, root=str(args.root) if args.root else None,
         demo=None if args.list else _demo_spec(), num_frames=args.frames, sampling_rate=args.sampling_rate,
         crop_size=args.crop, reader=args.reader,
     )  # fmt: skip
+    try:
+        variants = [DataSettings(**settings, decode_short_side=short_side) for short_side in short_sides]
+    except ValueError as err:
+        print(f"vmae-bench: error: {err}", file=sys.stderr)
+        return 2
+    data = variants[0]
     records = read_data_list(args.list, data.root) if args.list else data.records()[0]
     augment = MultiScaleCropTransform(args.crop, data.mean, data.std, normalize=False)  # as pretraining: uint8 clips
     rows = []
-    for k in [int(x) for x in args.clips_per_video.split(",")]:
-        for workers in [int(x) for x in args.workers.split(",")]:
-            timing = bench_loader(records, data, augment, k, workers, args.batch, args.batches)
-            rows.append(asdict(timing))
-            print(f"clips/video {k}, workers {workers}: {timing.clips_per_s:.1f} clips/s "
-                  f"({timing.clips_per_s_per_worker:.1f} per worker, {timing.videos} videos in {timing.seconds:.1f} s)")  # fmt: skip
+    for data in variants:
+        short_side = data.decode_short_side
+        for k in [int(x) for x in args.clips_per_video.split(",")]:
+            for workers in [int(x) for x in args.workers.split(",")]:
+                timing = bench_loader(records, data, augment, k, workers, args.batch, args.batches)
+                rows.append({**asdict(timing), "decode_short_side": short_side})
+                print(f"decode {short_side or 'full size'}, clips/video {k}, workers {workers}: {timing.clips_per_s:.1f} clips/s "
+                      f"({timing.clips_per_s_per_worker:.1f} per worker, {timing.videos} videos in {timing.seconds:.1f} s)")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return 0

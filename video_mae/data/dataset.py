@@ -94,6 +94,7 @@ class VideoClipDataset(Dataset):
     In evaluation (``train=False``) an unreadable video is never replaced: it raises,
     or with ``report_unreadable`` comes back as ``video=None`` and ``failed=<reason>``
     for :func:`~video_mae.data.loader.collate_reporting_failures` to set aside.
+    ``decode_short_side``: frames are decoded scaled down to this short side.
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class VideoClipDataset(Dataset):
         bad_videos: BadVideoLog | None = None,
         report_unreadable: bool = False,
         decode_timeout_s: float | None = None,
+        decode_short_side: int | None = None,
     ) -> None:
         if not records:
             raise ValueError("the dataset has no videos")
@@ -122,6 +124,7 @@ class VideoClipDataset(Dataset):
         self.transform = transform
         self.train = train
         self.backend = backend
+        self.decode_short_side = decode_short_side
         self.clips_per_video = clips_per_video
         self.repeat_spread = repeat_spread
         self.max_retries = max_retries
@@ -176,7 +179,7 @@ class VideoClipDataset(Dataset):
     def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Decodes the record once; returns its clips' views, float [k x views, C, T, H, W],
         and each clip's first and last frame in seconds [k, 2] (frame indices without a frame rate)."""
-        with open_video(record.path, self.backend) as video:
+        with open_video(record.path, self.backend, self.decode_short_side) as video:
             fps = video.info.fps
             first, stop = self.frame_range(record, video.info.num_frames, fps)
             available = stop - first

@@ -135,6 +135,7 @@ def evaluation_loader(
         bad_videos=bad_videos,
         report_unreadable=True,
         decode_timeout_s=data.decode_timeout_s,
+        decode_short_side=data.decode_short_side,
     )
     return make_loader(
         dataset,

@@ -8,6 +8,10 @@ dataset writes to ``bad_videos.txt``.
 
 decord is fast but unmaintained and has no wheels for some platforms, so it is
 imported lazily and ``backend="auto"`` falls back to PyAV when it is absent.
+
+With ``short_side`` set, frames whose short side is longer come out scaled down
+to it (aspect ratio kept, never scaled up), inside the decoder's colour
+conversion: less work than converting full frames and resizing after.
 """
 
 from __future__ import annotations
@@ -54,6 +58,33 @@ def _first_line(err: BaseException) -> str:
     return text[0][:200] if text else type(err).__name__
 
 
+def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int] | None:
+    """(width, height) with the short side at ``short_side``, or None when the frame
+    is no larger than that (or ``short_side`` is None): frames are never scaled up."""
+    if short_side is None or min(width, height) <= short_side:
+        return None
+    scale = short_side / min(width, height)
+    if width <= height:
+        return short_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), short_side
+
+
+def _probe_size(path: str) -> tuple[int, int]:
+    """The coded frame size from the container header (no decoding)."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise VideoReadError(path, "no video stream")
+            context = container.streams.video[0].codec_context
+            return int(context.width), int(context.height)
+    except VideoReadError:
+        raise
+    except Exception as err:
+        raise VideoReadError(path, f"cannot open: {_first_line(err)}") from None
+
+
 def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[int]:
     wanted = [int(i) for i in indices]
     bad = [i for i in wanted if not 0 <= i < num_frames]
@@ -64,15 +95,19 @@ def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[i
 
 class DecordVideo:
     """One open video read with decord (``num_threads=1``: parallelism comes from
-    DataLoader workers, and decord's own threads are a known source of hangs)."""
+    DataLoader workers, and decord's own threads are a known source of hangs).
+    decord needs the output size when it opens, so ``short_side`` first reads the
+    frame size from the container header with PyAV."""
 
-    def __init__(self, path: str, num_threads: int = 1) -> None:
+    def __init__(self, path: str, num_threads: int = 1, short_side: int | None = None) -> None:
         import decord  # lazy: optional on platforms without wheels
 
         _check_file(path)
         self.path = path
+        size = scaled_size(*_probe_size(path), short_side) if short_side is not None else None
+        width, height = size if size is not None else (-1, -1)
         try:
-            self._reader = decord.VideoReader(path, num_threads=num_threads, ctx=decord.cpu(0))
+            self._reader = decord.VideoReader(path, num_threads=num_threads, ctx=decord.cpu(0), width=width, height=height)
             num_frames = len(self._reader)
             fps = float(self._reader.get_avg_fps())
         except Exception as err:  # decord raises plain RuntimeError / DECORDError
@@ -109,7 +144,7 @@ class PyAVVideo:
     the key frame before the first wanted frame and decodes forward to the last.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, short_side: int | None = None) -> None:
         import av
 
         _check_file(path)
@@ -122,6 +157,7 @@ class PyAVVideo:
             if not self._container.streams.video:
                 raise VideoReadError(path, "no video stream")
             self._stream = self._container.streams.video[0]
+            self._short_side = short_side
             self._pts = self._frame_times()
             rate = self._stream.average_rate or self._stream.guessed_rate
             fps = float(rate) if rate else 0.0
@@ -171,12 +207,19 @@ class PyAVVideo:
                 if index is None:
                     continue
                 if index in needed:
-                    found[index] = frame.to_ndarray(format="rgb24")
+                    found[index] = self._to_rgb(frame)
                 if index >= last:
                     break
         except Exception as err:  # av.FFmpegError and friends
             raise VideoReadError(self.path, f"decode failed: {_first_line(err)}") from None
         return found
+
+    def _to_rgb(self, frame) -> np.ndarray:
+        # The frame's own size, not the header's: streams may change size mid-way.
+        size = scaled_size(frame.width, frame.height, self._short_side)
+        if size is None:
+            return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="BICUBIC")
 
     def close(self) -> None:
         container = getattr(self, "_container", None)
@@ -196,15 +239,16 @@ class AutoVideo:
     on some valid files, e.g. frame widths of 16, 24, 48 or 72 pixels). ``backend``
     says which one is serving."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, short_side: int | None = None) -> None:
         self.path = path
+        self.short_side = short_side
         try:
-            self._video: DecordVideo | PyAVVideo = DecordVideo(path)
+            self._video: DecordVideo | PyAVVideo = DecordVideo(path, short_side=short_side)
             self.backend = "decord"
         except VideoReadError as err:
             if err.reason.startswith(("missing", "empty")):
                 raise
-            self._video, self.backend = PyAVVideo(path), "pyav"
+            self._video, self.backend = PyAVVideo(path, short_side), "pyav"
         self.info = self._video.info
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
@@ -214,7 +258,7 @@ class AutoVideo:
             if self.backend != "decord":
                 raise
         self._video.close()
-        self._video, self.backend = PyAVVideo(self.path), "pyav"
+        self._video, self.backend = PyAVVideo(self.path, self.short_side), "pyav"
         return self._video.get_frames(indices)
 
     def close(self) -> None:
@@ -246,18 +290,21 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def open_video(path: str, backend: str = "auto") -> AutoVideo | DecordVideo | PyAVVideo:
+def open_video(path: str, backend: str = "auto", short_side: int | None = None) -> AutoVideo | DecordVideo | PyAVVideo:
     """Opens ``path`` with the given backend: 'decord', 'pyav', or 'auto' (decord
-    with PyAV as the fallback where decord is installed, else PyAV)."""
+    with PyAV as the fallback where decord is installed, else PyAV). ``short_side``:
+    decode frames scaled down to this short side (see the module's notes)."""
+    if short_side is not None and short_side < 1:
+        raise ValueError(f"short_side must be at least 1, got {short_side}")
     resolved = resolve_backend(backend)
     if resolved == "decord":
-        return AutoVideo(path) if backend == "auto" else DecordVideo(path)
-    return PyAVVideo(path)
+        return AutoVideo(path, short_side) if backend == "auto" else DecordVideo(path, short_side=short_side)
+    return PyAVVideo(path, short_side)
 
 
-def read_frames(path: str, indices: Sequence[int], backend: str = "auto") -> np.ndarray:
+def read_frames(path: str, indices: Sequence[int], backend: str = "auto", short_side: int | None = None) -> np.ndarray:
     """Opens, reads ``indices`` (uint8 [T, H, W, 3]) and closes."""
-    with open_video(path, backend) as video:
+    with open_video(path, backend, short_side) as video:
         return video.get_frames(indices)
 
 
@@ -272,4 +319,5 @@ __all__ = [
     "open_video",
     "read_frames",
     "resolve_backend",
+    "scaled_size",
 ]

@@ -31,6 +31,9 @@ class DataSettings:
     same frames, differently augmented; None: anywhere in the video). A video whose
     decode has not returned after ``decode_timeout_s`` counts as unreadable; a loader
     batch that takes longer than ``timeout_s`` stops the run instead of hanging it.
+    ``decode_short_side``: frames with a longer short side are decoded scaled down to
+    it (cheaper decoding of large videos; None: full size). It may not be below
+    ``crop_size``, which would blur every crop.
     """
 
     name: str
@@ -55,6 +58,7 @@ class DataSettings:
     max_retries: int = 10
     decode_timeout_s: float | None = 120.0
     timeout_s: float = 600.0
+    decode_short_side: int | None = None
 
     def __post_init__(self) -> None:
         check_types(self, "data")
@@ -64,6 +68,11 @@ class DataSettings:
             raise ValueError(f"data.num_classes must be at least 1, got {self.num_classes}")
         if self.crop_size < 1 or self.num_workers < 0:
             raise ValueError(f"data.crop_size must be >= 1 and data.num_workers >= 0, got {self.crop_size}, {self.num_workers}")
+        if self.decode_short_side is not None and self.decode_short_side < self.crop_size:
+            raise ValueError(
+                f"data.decode_short_side ({self.decode_short_side}) is below data.crop_size ({self.crop_size}); "
+                "frames would be scaled up again for every crop"
+            )
 
     def sampler(self) -> ClipSampler:
         return ClipSampler(self.num_frames, self.sampling_rate, self.sampling)

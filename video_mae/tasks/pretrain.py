@@ -73,6 +73,7 @@ def read_center_clip(path: str | Path, data: DataSettings, reader: str | None = 
         EvalClipTransform(data.crop_size, data.mean, data.std),
         train=False,
         backend=reader or data.reader,
+        decode_short_side=data.decode_short_side,
     )
     return dataset[0]["video"][0]
 

@@ -63,6 +63,7 @@ def plan_training(
         seed=train.seed,
         bad_videos=bad_videos,
         decode_timeout_s=data.decode_timeout_s,
+        decode_short_side=data.decode_short_side,
     )
     # Whole optimizer steps only: the remainder of an epoch is dropped.
     accum = train.resolved_accum_steps(context.world_size)
