@@ -111,17 +111,21 @@ def test_epoch_sampler_resumes_mid_epoch():
     assert np.array_equal(EpochSampler(5, 0, 0, shuffle=False).order(), np.arange(5))
 
 
-def test_decoding_at_a_reduced_size_gives_the_same_clips_within_resampling_error(videos):
-    _, paths = videos
-    records = [VideoRecord(row=0, path=paths[1], label=0)]
+def test_decoding_at_a_reduced_size_gives_the_same_clips_within_resampling_error(tmp_path):
+    paths = []
+    for seed in (1, 2):
+        paths.append(tmp_path / f"large{seed}.mp4")
+        write_mp4(paths[-1], indexed_frames(20, height=96, width=128, seed=seed))
+    records = [VideoRecord(row=0, path=str(paths[0]), label=0)]
     full = dataset(records, train=False)[0]["video"]
-    reduced = dataset(records, train=False, decode_short_side=36)[0]["video"]
+    reduced = dataset(records, train=False, decode_short_side=40)[0]["video"]
     assert reduced.shape == full.shape == (1, 3, 4, 32, 32)
-    # Normalised units (pixel / 255 / std ~ 0.017 per grey level): a few grey levels apart on average.
+    # Normalised units (one grey level is about 0.017): under 20 grey levels apart on these
+    # sharp-edged blocks, but apart (the frames were decoded at 40x53, not at 96x128).
     error = (reduced - full).abs().mean().item()
-    assert error < 0.15
-    other = dataset([VideoRecord(row=0, path=paths[2], label=0)], train=False)[0]["video"]
-    assert (other - full).abs().mean().item() > 3 * error
+    assert 0 < error < 0.3
+    other = dataset([VideoRecord(row=0, path=str(paths[1]), label=0)], train=False)[0]["video"]
+    assert (other - full).abs().mean().item() > 2 * error
 
 
 def test_decode_short_side_below_the_crop_is_refused():

@@ -149,8 +149,9 @@ def test_decoding_at_a_reduced_size_matches_decoding_then_shrinking(large_videos
     error = np.abs(small.astype(float) - reference).mean()
     assert error < 4
     assert np.abs(small.astype(float) - reference[:, ::-1]).mean() > 5 * error  # the test can tell images apart
-    # A short side at or above the frame's own leaves frames untouched (never scaled up).
+    # A short side above two thirds of the frame's own leaves frames untouched (never scaled up).
     assert np.array_equal(read_frames(path, indices, backend, short_side=128), full)
+    assert np.array_equal(read_frames(path, indices, backend, short_side=86), full)
     assert np.array_equal(read_frames(path, indices, backend, short_side=500), full)
 
 
@@ -166,6 +167,8 @@ def test_scaled_size_keeps_the_aspect_ratio_and_never_enlarges():
     assert scaled_size(1280, 720, 256) == (455, 256)
     assert scaled_size(720, 1280, 256) == (256, 455)
     assert scaled_size(320, 240, 256) is None
+    assert scaled_size(640, 272, 256) is None  # too close to be worth a scaling pass
+    assert scaled_size(384, 400, 256) == (256, 267)
     assert scaled_size(320, 240, None) is None
     with pytest.raises(ValueError, match="short_side"):
         open_video("any.mp4", "pyav", short_side=0)

@@ -9,9 +9,13 @@ dataset writes to ``bad_videos.txt``.
 decord is fast but unmaintained and has no wheels for some platforms, so it is
 imported lazily and ``backend="auto"`` falls back to PyAV when it is absent.
 
-With ``short_side`` set, frames whose short side is longer come out scaled down
-to it (aspect ratio kept, never scaled up), inside the decoder's colour
-conversion: less work than converting full frames and resizing after.
+With ``short_side`` set, frames whose short side is at least 1.5 times longer
+come out scaled down to it (aspect ratio kept), inside the decoder's colour
+conversion. This saves the full-size colour conversion and memory, not the
+decoding itself, which dominates: on one core, a 16-frame clip of a 720p H.264
+file took 235 -> 213 ms (decord) and a 1080p one 902 -> 823 ms. Frames only a
+little larger than ``short_side`` are left alone, because the scaling pass costs
+more than it saves there (640x272 to 256: 46 -> 66 ms with PyAV).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 BACKENDS = ("auto", "decord", "pyav")
+
+# Scale only frames whose short side is at least this many times ``short_side``.
+MIN_SCALE_FACTOR = 1.5
 
 
 class VideoReadError(RuntimeError):
@@ -60,8 +67,9 @@ def _first_line(err: BaseException) -> str:
 
 def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int] | None:
     """(width, height) with the short side at ``short_side``, or None when the frame
-    is no larger than that (or ``short_side`` is None): frames are never scaled up."""
-    if short_side is None or min(width, height) <= short_side:
+    is to be left at its size: ``short_side`` is None or the frame's short side is
+    under ``MIN_SCALE_FACTOR`` times it (frames are never scaled up)."""
+    if short_side is None or min(width, height) < MIN_SCALE_FACTOR * short_side:
         return None
     scale = short_side / min(width, height)
     if width <= height:

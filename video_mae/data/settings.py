@@ -31,9 +31,9 @@ class DataSettings:
     same frames, differently augmented; None: anywhere in the video). A video whose
     decode has not returned after ``decode_timeout_s`` counts as unreadable; a loader
     batch that takes longer than ``timeout_s`` stops the run instead of hanging it.
-    ``decode_short_side``: frames with a longer short side are decoded scaled down to
-    it (cheaper decoding of large videos; None: full size). It may not be below
-    ``crop_size``, which would blur every crop.
+    ``decode_short_side``: frames whose short side is 1.5x that or more are decoded
+    scaled down to it (less colour conversion and memory for large videos; None:
+    full size). It may not be below ``crop_size``, which would blur every crop.
     """
 
     name: str
