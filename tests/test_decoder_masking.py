@@ -2,8 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from video_mae.decoder_masking import RunningCellMasking
-from video_mae.masking import TubeMasking
+from video_mae.masking import RunningCellMasking, TubeMasking
 from video_mae.models import MaskedAutoencoder, VisionTransformer3D
 from video_mae.models.patchify import normalize_patches, patchify
 

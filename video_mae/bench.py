@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .decoder_masking import RunningCellMasking
 from .engine.device import autocast
-from .masking import Mask, TubeMasking
+from .masking import Mask, RunningCellMasking, TubeMasking
 from .models.classifier import VideoClassifier
 from .models.mae import MaskedAutoencoder
 from .models.vit import VisionTransformer3D

@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import nn
 
-from ..decoder_masking import RunningCellMasking
-from ..masking import Mask, Masking
+from ..masking import Mask, Masking, RunningCellMasking
 from .decoder import MAEDecoder
 from .patchify import normalize_patches, patchify
 from .pos_embed import sinusoid_table

@@ -15,12 +15,12 @@ from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
-from ..decoder_masking import RunningCellMasking
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
 from ..engine.train import Trainer, TrainSettings
 from ..logging import RunLogger
+from ..masking import RunningCellMasking
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
 from .run_dir import open_run_dir
