@@ -157,6 +157,19 @@ def test_decoder_masking_end_to_end(tiny_pretrain_cfg, tmp_path, monkeypatch):
     assert list((tmp_path / "reconstructions").glob("*.png"))
 
 
+def test_reconstruction_loss_tool_scores_checkpoints_on_the_same_masks(straight_run, tmp_path):
+    run_dir, _ = straight_run
+    tool = Path(__file__).resolve().parents[1] / "tools" / "reconstruction_loss.py"
+    checkpoint = str(run_dir / "checkpoints" / "last.pt")
+    outputs = [
+        subprocess.run([sys.executable, str(tool), checkpoint, "--seed", "3"], env=cli_env(tmp_path), capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
+    assert outputs[0] == outputs[1]
+    path, loss, count = outputs[0].strip().split("\t")
+    assert path == checkpoint and 0 < float(loss) < 10 and count.startswith("(")
+
+
 def test_invalid_decoder_mask_ratio_names_the_key(tiny_pretrain_cfg, tmp_path):
     with pytest.raises(ValueError, match="decoder_mask_ratio"):
         run(tiny_pretrain_cfg("decoder_mask_ratio=0.1"), tmp_path)
