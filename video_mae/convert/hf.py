@@ -78,6 +78,16 @@ def _take(state: dict, key: str) -> torch.Tensor:
     return state.pop(key)
 
 
+# Per transformer layer, the modules with a weight and a bias: (transformers' name, ours).
+_BLOCK_LINEAR_AND_NORM_NAMES = (
+    ("attention.output.dense", "attn.proj"),
+    ("layernorm_before", "norm1"),
+    ("layernorm_after", "norm2"),
+    ("intermediate.dense", "mlp.fc1"),
+    ("output.dense", "mlp.fc2"),
+)
+
+
 def _block_from_hf(state: dict, src: str, dst: str, qkv_bias: bool, out: dict) -> None:
     """Moves one transformer layer from HF names (prefix ``src``) to ours (prefix ``dst``)."""
     att = f"{src}attention.attention."
@@ -86,13 +96,7 @@ def _block_from_hf(state: dict, src: str, dst: str, qkv_bias: bool, out: dict) -
     if qkv_bias:
         for ours, hub, new in (("q_bias", "q_bias", "query.bias"), ("v_bias", "v_bias", "value.bias")):
             out[f"{dst}attn.{ours}"] = state.pop(f"{att}{hub}") if f"{att}{hub}" in state else _take(state, f"{att}{new}")
-    for hf_name, our_name in (
-        ("attention.output.dense", "attn.proj"),
-        ("layernorm_before", "norm1"),
-        ("layernorm_after", "norm2"),
-        ("intermediate.dense", "mlp.fc1"),
-        ("output.dense", "mlp.fc2"),
-    ):
+    for hf_name, our_name in _BLOCK_LINEAR_AND_NORM_NAMES:
         for part in ("weight", "bias"):
             out[f"{dst}{our_name}.{part}"] = _take(state, f"{src}{hf_name}.{part}")
 
@@ -104,13 +108,7 @@ def _block_to_hf(state: dict, src: str, dst: str, qkv_bias: bool, out: dict) -> 
     if qkv_bias:
         out[f"{att}q_bias"] = _take(state, f"{src}attn.q_bias")
         out[f"{att}v_bias"] = _take(state, f"{src}attn.v_bias")
-    for hf_name, our_name in (
-        ("attention.output.dense", "attn.proj"),
-        ("layernorm_before", "norm1"),
-        ("layernorm_after", "norm2"),
-        ("intermediate.dense", "mlp.fc1"),
-        ("output.dense", "mlp.fc2"),
-    ):
+    for hf_name, our_name in _BLOCK_LINEAR_AND_NORM_NAMES:
         for part in ("weight", "bias"):
             out[f"{dst}{hf_name}.{part}"] = _take(state, f"{src}{our_name}.{part}")
 

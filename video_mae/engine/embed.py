@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.classifier import VideoClassifier
-from .device import autocast
+from .views import forward_views
 
 
 def clip_features(model: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
@@ -70,17 +70,7 @@ def extract_embeddings(
         views = batch["video"]
         if views is None:
             continue
-        count, per_video = views.shape[:2]
-        chunks = []
-        for chunk in views.flatten(0, 1).split(clips_per_forward):
-            chunk = chunk.to(device, non_blocking=True)
-            if normalizer is not None:
-                chunk = normalizer(chunk)
-            elif chunk.dtype == torch.uint8:
-                raise ValueError("uint8 clips need a normalizer (ClipNormalizer(mean, std))")
-            with autocast(device, precision):
-                chunks.append(features(chunk).float())
-        clip_vectors = F.normalize(torch.cat(chunks), dim=-1).reshape(count, per_video, -1)
+        clip_vectors = F.normalize(forward_views(features, views, device, precision, clips_per_forward, normalizer), dim=-1)
         videos.append(F.normalize(clip_vectors.mean(dim=1), dim=-1).cpu())
         clips.append(clip_vectors.cpu())
         out.rows.extend(int(r) for r in batch["row"])

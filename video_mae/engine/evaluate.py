@@ -17,8 +17,8 @@ from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import DistContext, broadcast_from_main, gather_to_main
 from ..validation import check_types
-from .device import autocast
 from .metrics import classification_metrics, confusion_image, confusion_matrix, write_confusion_csv, write_predictions
+from .views import forward_views
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,8 @@ def predict_videos(
         views = batch["video"]
         if views is None:
             continue
-        count, per_video = views.shape[:2]
-        flat = views.flatten(0, 1)
-        logits = []
-        for chunk in flat.split(clips_per_forward):
-            chunk = chunk.to(device, non_blocking=True)
-            if normalizer is not None:
-                chunk = normalizer(chunk)
-            with autocast(device, precision):
-                logits.append(model(chunk).float())
-        scores = torch.cat(logits).softmax(dim=-1).reshape(count, per_video, -1).mean(dim=1)
+        logits = forward_views(model, views, device, precision, clips_per_forward, normalizer)
+        scores = logits.softmax(dim=-1).mean(dim=1)
         probs.append(scores.cpu())
         out.rows.extend(int(r) for r in batch["row"])
     out.probs = torch.cat(probs) if probs else None
