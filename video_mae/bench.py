@@ -295,22 +295,18 @@ def bench_loader(
     records: list,
     data,
     augment,
-    clips_per_video: int,
     workers: int,
     batch_size: int = 4,
     batches: int = 10,
-    repeat_spread: int | None = 0,
 ) -> LoaderTiming:
-    """Clips per second a training loader delivers from ``records`` (decode, sample,
-    augment, collate), after one warm-up batch. With no workers the main process
-    does the work and counts as one worker."""
-    from .data.dataset import VideoClipDataset
-    from .data.loader import EpochSampler, make_loader
+    """Clips per second the training dataset that ``data`` describes delivers from
+    ``records`` (decode, sample, augment, collate; ``data.clips_per_video`` clips per
+    decode), after one warm-up batch. With no workers the main process does the work
+    and counts as one worker."""
+    from .data.loader import EpochSampler, make_loader, training_dataset
 
-    dataset = VideoClipDataset(
-        records, data.sampler(), augment, train=True, backend=data.reader, decode_short_side=data.decode_short_side,
-        clips_per_video=clips_per_video, repeat_spread=repeat_spread,
-    )  # fmt: skip
+    clips_per_video = data.clips_per_video
+    dataset = training_dataset(records, data, augment)
     needed = (batches + 1) * batch_size
     order = EpochSampler(len(dataset), seed=0, epoch=0)
     loader = make_loader(dataset, order, batch_size, workers, timeout_s=600 if workers else 0)

@@ -587,7 +587,7 @@ def bench(argv: list[str] | None = None) -> int:
     reader.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from .engine.device import resolve_device, resolve_precision
 
@@ -662,7 +662,7 @@ def bench(argv: list[str] | None = None) -> int:
         short_side = data.decode_short_side
         for k in [int(x) for x in args.clips_per_video.split(",")]:
             for workers in [int(x) for x in args.workers.split(",")]:
-                timing = bench_loader(records, data, augment, k, workers, args.batch, args.batches)
+                timing = bench_loader(records, replace(data, clips_per_video=k), augment, workers, args.batch, args.batches)
                 rows.append({**asdict(timing), "decode_short_side": short_side})
                 print(f"decode {short_side or 'full size'}, clips/video {k}, workers {workers}: {timing.clips_per_s:.1f} clips/s "
                       f"({timing.clips_per_s_per_worker:.1f} per worker, {timing.videos} videos in {timing.seconds:.1f} s)")  # fmt: skip

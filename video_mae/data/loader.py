@@ -111,6 +111,28 @@ def epoch_loaders(
     return loader
 
 
+def training_dataset(records, data, augment, seed: int = 0, bad_videos=None):
+    """The training dataset as ``data`` (a :class:`~video_mae.data.settings.DataSettings`)
+    describes it: random clips, ``data.clips_per_video`` per decode, unreadable videos
+    replaced at most ``data.max_retries`` times and logged to ``bad_videos``."""
+    from .dataset import VideoClipDataset
+
+    return VideoClipDataset(
+        records,
+        data.sampler(),
+        augment,
+        train=True,
+        backend=data.reader,
+        clips_per_video=data.clips_per_video,
+        repeat_spread=data.repeat_spread,
+        max_retries=data.max_retries,
+        seed=seed,
+        bad_videos=bad_videos,
+        decode_timeout_s=data.decode_timeout_s,
+        decode_short_side=data.decode_short_side,
+    )
+
+
 def evaluation_loader(
     records,
     data,

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
-from ..data.loader import epoch_loaders
+from ..data.loader import epoch_loaders, training_dataset
 from ..data.settings import DataSettings
 from ..data.transforms import ClipTransform
 from ..data.validate import validate_records
@@ -51,20 +51,7 @@ def plan_training(
     bad_videos: BadVideoLog,
     context: DistContext = DistContext(),
 ) -> TrainingPlan:
-    dataset = VideoClipDataset(
-        records,
-        data.sampler(),
-        augment,
-        train=True,
-        backend=data.reader,
-        clips_per_video=data.clips_per_video,
-        repeat_spread=data.repeat_spread,
-        max_retries=data.max_retries,
-        seed=train.seed,
-        bad_videos=bad_videos,
-        decode_timeout_s=data.decode_timeout_s,
-        decode_short_side=data.decode_short_side,
-    )
+    dataset = training_dataset(records, data, augment, seed=train.seed, bad_videos=bad_videos)
     # Whole optimizer steps only: the remainder of an epoch is dropped.
     accum = train.resolved_accum_steps(context.world_size)
     videos_per_step = train.batch_size * accum * context.world_size
