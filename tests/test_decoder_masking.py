@@ -112,3 +112,14 @@ def test_decoder_masking_makes_the_step_cheaper():
             model(video, mask=mask).loss.backward()
         flops.append(counter.get_total_flops())
     assert flops[1] < 0.8 * flops[0]
+
+
+def test_under_data_parallelism_a_clip_gets_the_same_pick_whatever_the_number_of_ranks():
+    model = tiny(RunningCellMasking(0.5)).train()
+    full = model.make_mask(4, torch.device("cpu"), torch.Generator().manual_seed(7))
+    model.partition_masks(4, [1, 3])  # rank 1 of 2
+    share = model.make_mask(2, torch.device("cpu"), torch.Generator().manual_seed(7))
+    assert torch.equal(share.ids_mask, full.ids_mask[[1, 3]])
+    assert torch.equal(share.ids_pred, full.ids_pred[[1, 3]])
+    model.eval()
+    assert model.make_mask(2, torch.device("cpu"), torch.Generator().manual_seed(7)).ids_pred is None

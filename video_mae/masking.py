@@ -21,13 +21,16 @@ class Mask:
     (t, h, w) order and predictions come out in the order of ``mask``'s True entries.
 
     ids_keep: [B, n_visible] token indices the encoder sees.
-    ids_mask: [B, n_masked] token indices the decoder predicts.
+    ids_mask: [B, n_masked] token indices hidden from the encoder.
     mask:     [B, N] bool, True where a token is masked (hidden from the encoder).
+    ids_pred: [B, n_pred] the hidden tokens a decoder masking picked for the decoder
+              to reconstruct, or None: all of ``ids_mask``.
     """
 
     ids_keep: torch.Tensor
     ids_mask: torch.Tensor
     mask: torch.Tensor
+    ids_pred: torch.Tensor | None = None
 
     @property
     def ids_restore(self) -> torch.Tensor:
@@ -36,7 +39,12 @@ class Mask:
 
     def take(self, rows: torch.Tensor) -> "Mask":
         """The masks of the given batch rows (a data-parallel rank's share of a global batch)."""
-        return Mask(ids_keep=self.ids_keep[rows], ids_mask=self.ids_mask[rows], mask=self.mask[rows])
+        return Mask(
+            ids_keep=self.ids_keep[rows],
+            ids_mask=self.ids_mask[rows],
+            mask=self.mask[rows],
+            ids_pred=self.ids_pred[rows] if self.ids_pred is not None else None,
+        )
 
     @classmethod
     def from_split(cls, ids_mask: torch.Tensor, ids_keep: torch.Tensor, num_tokens: int) -> "Mask":

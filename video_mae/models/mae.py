@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class MAEOutput:
-    """loss: scalar mean squared error over the masked tokens only.
+    """loss: scalar mean squared error over the predicted (hidden) tokens only.
     pred: [B, n_pred, tubelet * patch**2 * C] predictions for the tokens ``ids_pred``.
     mask: the :class:`~video_mae.masking.Mask` that was used.
     ids_pred: [B, n_pred] sorted token indices that were reconstructed: ``mask.ids_mask``,
@@ -103,11 +103,20 @@ class MaskedAutoencoder(nn.Module):
         self._mask_partition = (global_batch, torch.tensor(rows, dtype=torch.long))
 
     def make_mask(self, batch_size: int, device: torch.device, generator: torch.Generator | None = None) -> Mask:
+        """The encoder's mask and, in training with decoder masking, the decoder's pick,
+        both drawn for the whole global batch under :meth:`partition_masks`."""
         partition = getattr(self, "_mask_partition", None)
         if partition is not None and len(partition[1]) == batch_size:
             full = self.masking(partition[0], self.encoder.grid, device=device, generator=generator)
-            return full.take(partition[1].to(device))
-        return self.masking(batch_size, self.encoder.grid, device=device, generator=generator)
+            return self.pick_decoded(full, generator).take(partition[1].to(device))
+        mask = self.masking(batch_size, self.encoder.grid, device=device, generator=generator)
+        return self.pick_decoded(mask, generator)
+
+    def pick_decoded(self, mask: Mask, generator: torch.Generator | None = None) -> Mask:
+        """``mask`` with ``ids_pred`` set by the decoder masking (training only)."""
+        if self.decoder_masking is None or not self.training or mask.ids_pred is not None:
+            return mask
+        return replace(mask, ids_pred=self.decoder_masking.select(mask, self.encoder.grid, generator))
 
     def forward_decoder(self, latent: torch.Tensor, mask: Mask, ids_pred: torch.Tensor | None = None) -> torch.Tensor:
         """Predictions for the tokens ``ids_pred`` (default: every hidden token)."""
@@ -142,11 +151,9 @@ class MaskedAutoencoder(nn.Module):
     ) -> MAEOutput:
         """video: [B, C, T, H, W] normalised clips. Draws a mask (on the video's
         device, from ``generator``) unless one is given."""
-        if mask is None:
-            mask = self.make_mask(video.shape[0], video.device, generator)
-        ids_pred = mask.ids_mask
-        if self.decoder_masking is not None and self.training:
-            ids_pred = self.decoder_masking.select(mask, self.encoder.grid, generator)
+        mask = self.make_mask(video.shape[0], video.device, generator) if mask is None else self.pick_decoded(mask, generator)
+        # Evaluation reconstructs every hidden token, whatever was picked for training.
+        ids_pred = mask.ids_pred if self.training and mask.ids_pred is not None else mask.ids_mask
         latent = self.encoder.forward_features(video, mask.ids_keep)
         pred = self.forward_decoder(latent, mask, ids_pred)
         loss = F.mse_loss(pred.float(), self.targets(video, ids_pred))
