@@ -238,7 +238,7 @@ def test_leftover_and_mismatched_weights_are_errors_that_list_them(tmp_path):
         convert_checkpoint(tmp_path / "o.pth", preset, num_frames=4, img_size=32)
     official["blocks.0.extra"] = torch.ones(1)
     torch.save({"model": official}, tmp_path / "o2.pth")
-    with pytest.raises(ConversionError, match="unused weights: encoder.blocks.0.extra"):
+    with pytest.raises(ConversionError, match="unexpected keys: encoder.blocks.0.extra"):
         convert_checkpoint(tmp_path / "o2.pth", tiny_preset(), num_frames=4, img_size=32)
 
 

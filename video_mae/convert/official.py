@@ -104,19 +104,9 @@ def _check_complete(checkpoint: dict, path: str) -> None:
     """Builds the model the checkpoint describes and loads the weights strictly:
     leftover or missing keys, or wrong shapes, are an error listing them."""
     from ..models.from_checkpoint import model_from_checkpoint
+    from ..models.key_check import state_dict_problems
 
     model = model_from_checkpoint(checkpoint)
-    wanted = model.state_dict()
-    state = checkpoint["model"]
-    unexpected = sorted(set(state) - set(wanted))
-    missing = sorted(set(wanted) - set(state))
-    shapes = [f"{k}: {list(state[k].shape)} vs {list(wanted[k].shape)}" for k in wanted if k in state and state[k].shape != wanted[k].shape]
-    if unexpected or missing or shapes:
-        parts = []
-        if unexpected:
-            parts.append(f"unused weights: {', '.join(unexpected[:12])}")
-        if missing:
-            parts.append(f"missing weights: {', '.join(missing[:12])}")
-        if shapes:
-            parts.append(f"wrong shapes: {'; '.join(shapes[:6])}")
-        raise ConversionError(f"{path}: " + "; ".join(parts))
+    problems = state_dict_problems(checkpoint["model"], model.state_dict())
+    if problems:
+        raise ConversionError(f"{path}: " + "; ".join(problems))

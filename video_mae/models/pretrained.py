@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .key_check import state_dict_problems
 from .patch_embed import resize_tubelet_kernel
 
 # Known parts that are not the encoder: a pretraining model's decoder side, and a
@@ -56,14 +57,14 @@ def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> Lo
     report = LoadReport()
     wanted = encoder.state_dict()
     encoder_state: dict[str, torch.Tensor] = {}
-    unexpected = []
+    unknown: dict[str, torch.Tensor] = {}  # neither encoder nor a known other part
     for key, value in state.items():
         if key.startswith(NOT_ENCODER):
             report.ignored.append(key)
         elif key.startswith("encoder."):
             encoder_state[key[len("encoder.") :]] = value
         else:
-            unexpected.append(key)
+            unknown[key] = value
     if "norm.weight" in encoder_state and "norm.weight" not in wanted:
         for key in ("norm.weight", "norm.bias"):
             encoder_state.pop(key, None)
@@ -77,20 +78,10 @@ def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> Lo
             )
         encoder_state[kernel] = resize_tubelet_kernel(encoder_state[kernel], new[2])
         report.adapted.append(f"encoder.{kernel} (tubelet {old[2]} -> {new[2]})")
-    unexpected += [f"encoder.{key}" for key in encoder_state if key not in wanted]
-    wrong_shape = [
-        f"encoder.{key}: {list(value.shape)} vs {list(wanted[key].shape)}"
-        for key, value in encoder_state.items()
-        if key in wanted and value.shape != wanted[key].shape
-    ]
-    missing_in_encoder = [f"encoder.{key}" for key in wanted if key not in encoder_state]
-    problems = []
-    if unexpected:
-        problems.append(f"unexpected keys: {', '.join(sorted(unexpected)[:12])}")
-    if wrong_shape:
-        problems.append(f"shape mismatches (checkpoint vs model): {'; '.join(wrong_shape[:6])}")
-    if missing_in_encoder:
-        problems.append(f"encoder keys missing from the checkpoint: {', '.join(missing_in_encoder[:12])}")
+    problems = state_dict_problems(
+        unknown | {f"encoder.{key}": value for key, value in encoder_state.items()},
+        {f"encoder.{key}": value for key, value in wanted.items()},
+    )
     if problems:
         raise PretrainedMismatch(
             "the pretrained weights do not fit this model (is model= the pretraining's size?): " + "; ".join(problems)
