@@ -133,6 +133,35 @@ def training_dataset(records, data, augment, seed: int = 0, bad_videos=None):
     )
 
 
+def evaluation_dataset(
+    records,
+    data,
+    transform,
+    clips_per_video: int = 1,
+    bad_videos=None,
+    reader: str | None = None,
+    report_unreadable: bool = True,
+):
+    """The evaluation view of ``records``: each video decoded once for its clips, in
+    list order, never replaced when unreadable: reported under ``failed``, or with
+    ``report_unreadable=False`` raised as the reader's error. ``data`` is a
+    :class:`~video_mae.data.settings.DataSettings`; ``reader`` overrides ``data.reader``."""
+    from .dataset import VideoClipDataset
+
+    return VideoClipDataset(
+        records,
+        data.sampler(),
+        transform,
+        train=False,
+        backend=reader or data.reader,
+        clips_per_video=clips_per_video,
+        bad_videos=bad_videos,
+        report_unreadable=report_unreadable,
+        decode_timeout_s=data.decode_timeout_s,
+        decode_short_side=data.decode_short_side,
+    )
+
+
 def evaluation_loader(
     records,
     data,
@@ -142,23 +171,8 @@ def evaluation_loader(
     pin_memory: bool,
     bad_videos=None,
 ) -> DataLoader:
-    """Videos in list order, each decoded once for all its clips and views; a video
-    that cannot be read comes back under ``failed`` (never replaced). ``data`` is a
-    :class:`~video_mae.data.settings.DataSettings`."""
-    from .dataset import VideoClipDataset
-
-    dataset = VideoClipDataset(
-        records,
-        data.sampler(),
-        transform,
-        train=False,
-        backend=data.reader,
-        clips_per_video=clips_per_video,
-        bad_videos=bad_videos,
-        report_unreadable=True,
-        decode_timeout_s=data.decode_timeout_s,
-        decode_short_side=data.decode_short_side,
-    )
+    """:func:`evaluation_dataset` batched in list order."""
+    dataset = evaluation_dataset(records, data, transform, clips_per_video, bad_videos)
     return make_loader(
         dataset,
         EpochSampler(len(dataset), seed=0, epoch=0, shuffle=False),

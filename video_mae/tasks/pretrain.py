@@ -11,8 +11,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import load_checkpoint
-from ..data.dataset import BadVideoLog, VideoClipDataset
+from ..data.dataset import BadVideoLog
 from ..data.lists import VideoRecord
+from ..data.loader import evaluation_dataset
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
@@ -67,13 +68,12 @@ def build_model(cfg: DictConfig, data: DataSettings) -> MaskedAutoencoder:
 
 def read_center_clip(path: str | Path, data: DataSettings, reader: str | None = None) -> torch.Tensor:
     """The centre clip of a video as the model sees it in evaluation: [C, T, H, W]."""
-    dataset = VideoClipDataset(
+    dataset = evaluation_dataset(
         [VideoRecord(row=0, path=str(path), label=0)],
-        data.sampler(),
+        data,
         EvalClipTransform(data.crop_size, data.mean, data.std),
-        train=False,
-        backend=reader or data.reader,
-        decode_short_side=data.decode_short_side,
+        reader=reader,
+        report_unreadable=False,
     )
     return dataset[0]["video"][0]
 
