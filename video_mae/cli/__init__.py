@@ -1,0 +1,125 @@
+"""Console entry points: the Hydra apps here, one module per other command (vmae_<name>.py).
+
+The Hydra apps read their configs from the package ``video_mae.conf`` (the
+repository's ``conf/`` folder), so they work from any directory and however the
+package was installed; users add their own config folders with ``--config-dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+
+CONFIG_PATH = "pkg://video_mae.conf"
+
+
+def run_name(override_dirname: str) -> str:
+    """A run directory name from Hydra's ``override_dirname``: the overrides of the
+    command ('default' without any), flattened into one safe path component."""
+    name = override_dirname.replace("/", "_").replace("\\", "_") or "default"
+    if len(name) > 120:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[:100]}-{digest}"
+    return name
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("vmae_run_name"):
+        OmegaConf.register_new_resolver("vmae_run_name", run_name)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input (configs, lists, videos, checkpoints): reported in one
+    line that names the file/line/key, without a traceback."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ..checkpoint import CheckpointError
+    from ..data.dataset import TooManyBadVideos
+    from ..data.lists import DataListError
+    from ..engine.train import NonFiniteLossError
+    from ..models.pretrained import PretrainedMismatch
+
+    return (
+        ValueError,
+        FileExistsError,
+        DataListError,
+        CheckpointError,
+        TooManyBadVideos,
+        NonFiniteLossError,
+        PretrainedMismatch,
+        HydraException,
+        OmegaConfBaseException,
+    )
+
+
+def _hydra_app(config_name: str, task):
+    import hydra
+
+    register_resolvers()
+    prog = {"evaluate": "vmae-eval"}.get(config_name, f"vmae-{config_name}")
+
+    def main(cfg) -> None:
+        try:
+            summary = task(cfg)
+        except _user_errors() as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            message = str(err).strip().replace("\n", "; ")
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            print(f"{prog}: (set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+            sys.exit(2)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
+            print(json.dumps(summary, indent=1))
+
+    if os.environ.get("RANK", "0") != "0" or os.environ.get("SLURM_PROCID", "0") != "0":
+        # Under torchrun / srun only the first process writes: the others keep Hydra's
+        # .hydra/ folder and log file out of the run directory.
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
+    return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)
+
+
+def pretrain() -> None:
+    """vmae-pretrain: masked-autoencoder pretraining (a Hydra app)."""
+    from ..tasks.pretrain import run
+
+    _hydra_app("pretrain", run)()
+
+
+def finetune() -> None:
+    """vmae-finetune: fine-tuning or probing for action recognition (a Hydra app)."""
+    from ..tasks.finetune import run
+
+    _hydra_app("finetune", run)()
+
+
+def evaluate() -> None:
+    """vmae-eval: multi-view evaluation of a fine-tuned checkpoint (a Hydra app)."""
+    from ..tasks.evaluate import run
+
+    _hydra_app("evaluate", run)()
+
+
+def extract() -> None:
+    """vmae-extract: clip and video embeddings for a data list (a Hydra app)."""
+    from ..tasks.extract import run
+
+    _hydra_app("extract", run)()
+
+
+# The argparse commands, each in its own module, re-exported for the console scripts.
+from .vmae_bench import bench  # noqa: E402
+from .vmae_convert import convert  # noqa: E402
+from .vmae_data import data_tool  # noqa: E402
+from .vmae_retrieve import retrieve  # noqa: E402
+from .vmae_sweep import sweep  # noqa: E402
+from .vmae_visualize import visualize  # noqa: E402
+
+__all__ = [
+    "bench", "convert", "data_tool", "evaluate", "extract", "finetune", "pretrain", "register_resolvers",
+    "retrieve", "run_name", "sweep", "visualize",
+]  # fmt: skip

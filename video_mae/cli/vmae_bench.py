@@ -1,0 +1,171 @@
+"""vmae-bench: pretraining, embedding and fine-tuning steps side by side with transformers, and the loader."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _preset_sizes(name: str):
+    from importlib import resources
+
+    from omegaconf import OmegaConf
+
+    from ..bench import ModelSize
+
+    file = resources.files("video_mae.conf").joinpath("model", f"{name}.yaml")
+    if not file.is_file():
+        raise ValueError(f"--model {name}: no such preset (vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g)")
+    preset = OmegaConf.to_container(OmegaConf.create(file.read_text(encoding="utf-8")), resolve=False)
+    enc = preset["encoder"]
+    return ModelSize(
+        embed_dim=enc["embed_dim"], depth=enc["depth"], num_heads=enc["num_heads"], decoder_dim=preset["decoder_dim"],
+        decoder_depth=preset["decoder_depth"], decoder_num_heads=preset["decoder_num_heads"],
+        patch_size=enc["patch_size"], mlp_ratio=enc["mlp_ratio"],
+    )  # fmt: skip
+
+
+def bench(argv: list[str] | None = None) -> int:
+    """vmae-bench: speed of the model workloads and of the loader."""
+    parser = argparse.ArgumentParser(prog="vmae-bench", description="Time pretraining, embedding, fine-tuning and the loader.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    models = commands.add_parser("models", help="pretraining step, embedding forward and fine-tuning step, ours vs transformers")
+    models.add_argument("--model", default="vit_b", help="preset: vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g (default vit_b)")
+    models.add_argument("--frames", type=int, default=16)
+    models.add_argument("--size", type=int, default=224)
+    models.add_argument("--tubelet", type=int, default=2)
+    models.add_argument("--batch", type=int, default=32)
+    models.add_argument("--mask-ratio", type=float, default=0.9)
+    models.add_argument("--decoder-mask-ratio", type=float, default=0.0,
+                        help="also time our pretraining step with running-cell decoder masking (VideoMAE V2: 0.5)")
+    models.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    models.add_argument("--device", default="auto")
+    models.add_argument("--warmup", type=int, default=3)
+    models.add_argument("--repeats", type=int, default=10)
+    models.add_argument("--compile", action="store_true", help="torch.compile our models")
+    models.add_argument("--no-transformers", action="store_true", help="skip the transformers side")
+    models.add_argument("--json", type=Path, help="also write the results as JSON")
+    loader = commands.add_parser("loader", help="clips/s per worker of the training loader on a data list")
+    loader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
+    loader.add_argument("--root", type=Path)
+    loader.add_argument("--clips-per-video", default="1,4", help="comma-separated (default 1,4)")
+    loader.add_argument("--workers", default="0", help="comma-separated worker counts (default 0)")
+    loader.add_argument("--frames", type=int, default=16)
+    loader.add_argument("--sampling-rate", type=int, default=4)
+    loader.add_argument("--crop", type=int, default=224)
+    loader.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    loader.add_argument("--decode-short-side", default="full",
+                        help="comma-separated: 'full' or a short side to decode at (e.g. full,256; default full)")
+    loader.add_argument("--batch", type=int, default=4)
+    loader.add_argument("--batches", type=int, default=10)
+    loader.add_argument("--json", type=Path)
+    reader = commands.add_parser("reader", help="resident memory over many open/decode/close cycles of a reader")
+    reader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
+    reader.add_argument("--root", type=Path)
+    reader.add_argument("--decodes", type=int, default=10000)
+    reader.add_argument("--readers", default="decord,pyav", help="comma-separated backends (default decord,pyav)")
+    reader.add_argument("--frames", type=int, default=16)
+    reader.add_argument("--sampling-rate", type=int, default=4)
+    reader.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    from dataclasses import asdict, replace
+
+    from ..engine.device import resolve_device, resolve_precision
+
+    if args.command == "models":
+        from ..bench import bench_models, timings_json, timings_table
+
+        try:
+            size = _preset_sizes(args.model)
+            device = resolve_device(args.device)
+        except ValueError as err:
+            print(f"vmae-bench: error: {err}", file=sys.stderr)
+            return 2
+        precision = resolve_precision(args.precision, device)
+        results, peak = bench_models(
+            size, args.frames, args.size, args.tubelet, args.batch, args.mask_ratio, precision, device,
+            args.warmup, args.repeats, args.compile, not args.no_transformers, decoder_mask_ratio=args.decoder_mask_ratio,
+        )  # fmt: skip
+        settings = {**{k: v for k, v in vars(args).items() if k not in ("json", "command")}, "precision": precision,
+                    "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
+        print(f"{settings['device_name']}, {args.model}, {args.frames}x{args.size}x{args.size}, tubelet {args.tubelet}, "
+              f"batch {args.batch}, mask {args.mask_ratio}, {precision}")  # fmt: skip
+        print(timings_table(results, peak))
+        if args.json:
+            args.json.write_text(json.dumps(timings_json(results, peak, settings), indent=1, default=str) + "\n", encoding="utf-8")
+        return 0
+
+    from ..data.lists import read_data_list
+    from ..data.settings import DataSettings
+
+    if args.command == "reader":
+        from ..bench import bench_reader_memory
+        from ..data.readers import decord_available
+
+        data = DataSettings(name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None)
+        records = read_data_list(args.list, args.root) if args.list else data.records()[0]
+        rows = []
+        for backend in args.readers.split(","):
+            if backend == "decord" and not decord_available():
+                print("decord: not installed, skipped")
+                continue
+            result = bench_reader_memory([r.path for r in records], backend, args.decodes, args.frames, args.sampling_rate)
+            rows.append(asdict(result))
+            print(f"{backend}: {result.decodes} decodes in {result.seconds:.1f} s; resident memory {result.rss_start_mib:.1f} -> "
+                  f"{result.rss_end_mib:.1f} MiB (max {result.rss_max_mib:.1f}, growth {result.rss_end_mib - result.rss_start_mib:+.1f} MiB)")  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        return 0
+
+    from ..bench import bench_loader
+    from ..data.transforms import MultiScaleCropTransform
+
+    try:
+        short_sides = [None if x.strip() == "full" else int(x) for x in args.decode_short_side.split(",")]
+    except ValueError:
+        print(f"vmae-bench: error: --decode-short-side takes 'full' or integers, got {args.decode_short_side!r}", file=sys.stderr)
+        return 2
+    settings = dict(
+        name="bench", train_list=str(args.list) if args.list else None, root=str(args.root) if args.root else None,
+        demo=None if args.list else _demo_spec(), num_frames=args.frames, sampling_rate=args.sampling_rate,
+        crop_size=args.crop, reader=args.reader,
+    )  # fmt: skip
+    try:
+        variants = [DataSettings(**settings, decode_short_side=short_side) for short_side in short_sides]
+    except ValueError as err:
+        print(f"vmae-bench: error: {err}", file=sys.stderr)
+        return 2
+    data = variants[0]
+    records = read_data_list(args.list, data.root) if args.list else data.records()[0]
+    augment = MultiScaleCropTransform(args.crop, data.mean, data.std, normalize=False)  # as pretraining: uint8 clips
+    rows = []
+    for data in variants:
+        short_side = data.decode_short_side
+        for k in [int(x) for x in args.clips_per_video.split(",")]:
+            for workers in [int(x) for x in args.workers.split(",")]:
+                timing = bench_loader(records, replace(data, clips_per_video=k), augment, workers, args.batch, args.batches)
+                rows.append({**asdict(timing), "decode_short_side": short_side})
+                print(f"decode {short_side or 'full size'}, clips/video {k}, workers {workers}: {timing.clips_per_s:.1f} clips/s "
+                      f"({timing.clips_per_s_per_worker:.1f} per worker, {timing.videos} videos in {timing.seconds:.1f} s)")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def _demo_spec():
+    from ..data.demo import DemoSpec
+
+    return DemoSpec()
+
+
+def torch_device_name(device) -> str:
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
