@@ -29,7 +29,10 @@ def write_mp4(
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "g": str(keyframe_interval), "threads": "1"}
         for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            # Converted here on one thread: left to the encoder (PyAV 18), repeated encodes
+            # of the same frames came out different more often.
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p", threads=1)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
