@@ -51,3 +51,30 @@ def test_classes_differ_in_motion():
     xs = np.arange(spec.width)
     centre_x = [(w.sum(0) * xs).sum() / w.sum() for w in weight]
     assert centre_x[-1] - centre_x[0] > 10
+
+
+def test_heldout_list_holds_the_validation_videos_a_default_size_run_never_sees(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "make_demo_dataset.py"
+    out = subprocess.run(
+        [sys.executable, str(tool), "--out", str(tmp_path / "big"), "--videos-per-class", "1",
+         "--val-videos-per-class", "3", "--heldout-after", "1"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "(16 videos)" in out
+    big = ensure_demo_dataset(DemoSpec(cache_dir=str(tmp_path / "big"), videos_per_class=1, val_videos_per_class=3))
+    small = ensure_demo_dataset(DemoSpec(cache_dir=str(tmp_path / "small"), videos_per_class=1, val_videos_per_class=1))
+    heldout = read_data_list(big.root / "heldout.txt")
+    assert [(Path(r.path).relative_to(big.root).as_posix(), r.label) for r in heldout] == [
+        (f"val/{name}/{i:04d}.mp4", label) for label, name in enumerate(CLASSES) for i in (1, 2)
+    ]
+    # The default-size validation set is the first video of each class, which heldout.txt leaves out.
+    default_val = [Path(r.path).relative_to(small.root).as_posix() for r in read_data_list(small.val_list)]
+    big_val = [Path(r.path).relative_to(big.root).as_posix() for r in read_data_list(big.val_list)]
+    assert set(default_val) < set(big_val)
+    assert set(default_val).isdisjoint(Path(r.path).relative_to(big.root).as_posix() for r in heldout)
+    assert all(Path(r.path).is_file() for r in heldout)
+
