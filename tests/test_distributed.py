@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,13 @@ TOLERANCE = 1e-5  # fp32; all-reduce sums in another order than one process does
 
 def env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def why(result: subprocess.CompletedProcess) -> str:
+    """What a failed run printed: the lines naming an error first (under torchrun the
+    failing rank's own message sits far above torchrun's summary), then the end."""
+    errors = [line for line in result.stderr.splitlines() if re.search(r"Error|error:|terminate|Abort|what\(\)", line)]
+    return "\n".join(errors[-20:]) + "\n...\n" + result.stderr[-2000:]
 
 
 def cli(name: str, overrides: list[str], ranks: int = 1, port: int = 29561, **popen) -> list[str]:
@@ -64,10 +72,10 @@ def pair(tmp_path_factory, demo_cache):
     common = tiny_overrides(demo_cache) + ["recon_every_epochs=0"]
     single = subprocess.run(cli("vmae-pretrain", [*common, "train.batch_size=4", f"hydra.run.dir={root / 'single'}"]),
                             env=env(), capture_output=True, text=True)  # fmt: skip
-    assert single.returncode == 0, single.stderr[-2000:]
+    assert single.returncode == 0, why(single)
     two = subprocess.run(cli("vmae-pretrain", [*common, "train.batch_size=2", f"hydra.run.dir={root / 'two'}"], ranks=2),
                          env=env(), capture_output=True, text=True)  # fmt: skip
-    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.returncode == 0, why(two)
     return root, common
 
 
@@ -108,7 +116,7 @@ def test_resume_after_sigkill_under_torchrun(pair):
     overrides = [*common, "train.batch_size=2", "train.epochs=8", "train.save_every_steps=1"]
     straight = subprocess.run(cli("vmae-pretrain", [*overrides, f"hydra.run.dir={root / 'straight8'}"], ranks=2, port=29562),
                               env=env(), capture_output=True, text=True)  # fmt: skip
-    assert straight.returncode == 0, straight.stderr[-2000:]
+    assert straight.returncode == 0, why(straight)
     killed = root / "killed8"
     command = cli("vmae-pretrain", [*overrides, f"hydra.run.dir={killed}"], ranks=2, port=29563)
     process = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -125,7 +133,7 @@ def test_resume_after_sigkill_under_torchrun(pair):
             pass
     process.wait()
     again = subprocess.run(command, env=env(), capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.returncode == 0, why(again)
     resume = [r for r in read_log(killed / "log.jsonl") if r["kind"] == "resume"][0]
     assert 1 <= resume["step"] < 32, resume
     a = load_checkpoint(killed / "checkpoints" / "last.pt")
@@ -138,7 +146,7 @@ def test_fsdp_shards_train_the_same_weights_and_save_full_ones(pair):
     overrides = [*common, "train.batch_size=2", "train.fsdp=true", "train.save_every_steps=3"]
     result = subprocess.run(cli("vmae-pretrain", [*overrides, f"hydra.run.dir={root / 'fsdp'}"], ranks=2, port=29566),
                             env=env(), capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, why(result)
     one = load_checkpoint(root / "single" / "checkpoints" / "last.pt")
     sharded = load_checkpoint(root / "fsdp" / "checkpoints" / "last.pt")
     assert sharded["fsdp"] is True and max_difference(one["model"], sharded["model"]) <= TOLERANCE
@@ -150,7 +158,7 @@ def test_fsdp_shards_train_the_same_weights_and_save_full_ones(pair):
     # Resuming a finished FSDP run on two ranks reads the full checkpoint back.
     again = subprocess.run(cli("vmae-pretrain", [*overrides, f"hydra.run.dir={root / 'fsdp'}"], ranks=2, port=29567),
                            env=env(), capture_output=True, text=True)  # fmt: skip
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.returncode == 0, why(again)
     assert [r["kind"] for r in read_log(root / "fsdp" / "log.jsonl")].count("resume") == 1
 
 
@@ -176,7 +184,7 @@ def test_extraction_shards_split_over_ranks_give_the_same_embeddings(pair, demo_
     for name, ranks in (("one", 1), ("two", 2)):
         result = subprocess.run(cli("vmae-extract", [*base, f"hydra.run.dir={tmp_path / name}"], ranks=ranks, port=29564),
                                 env=env(), capture_output=True, text=True)  # fmt: skip
-        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.returncode == 0, why(result)
     one, index_one = EmbeddingFolder(tmp_path / "one").load()
     two, index_two = EmbeddingFolder(tmp_path / "two").load()
     assert [r["row"] for r in index_one] == [r["row"] for r in index_two]
@@ -188,7 +196,7 @@ def test_finetuning_under_torchrun(pair, demo_cache, tmp_path):
     overrides = [o for o in tiny_overrides(demo_cache) if not o.startswith("model.decoder")]
     overrides += ["train.epochs=1", "train.batch_size=2", f"pretrained={root / 'single' / 'checkpoints' / 'last.pt'}", f"hydra.run.dir={tmp_path}"]
     result = subprocess.run(cli("vmae-finetune", overrides, ranks=2, port=29565), env=env(), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, why(result)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["num_videos"] == 8
     assert (tmp_path / "checkpoints" / "best.pt").is_file()
