@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from video_mae.data.demo import CLASSES, DemoSpec, ensure_demo_dataset
+from video_mae.data.demo import CLASSES, DemoSpec, ensure_demo_dataset, video_path
 from video_mae.data.lists import write_data_list
 
 
@@ -39,8 +39,8 @@ def main() -> None:
     print(f"val list:   {demo.val_list}")
     if args.heldout_after is not None:
         entries = [
-            (f"val/{name}/{i:04d}.mp4", label)
-            for label, name in enumerate(CLASSES)
+            (video_path("val", label, i), label)
+            for label in range(len(CLASSES))
             for i in range(args.heldout_after, args.val_videos_per_class)
         ]
         write_data_list(demo.root / "heldout.txt", entries)

@@ -149,17 +149,22 @@ def render_video(label: int, rng: np.random.Generator, spec: DemoSpec) -> np.nda
     return np.ascontiguousarray((frames * 255).round().astype(np.uint8))
 
 
+def video_path(split: str, label: int, index: int) -> str:
+    """Where the ``index``-th video of class ``label`` in ``split`` lies, relative to the dataset root."""
+    return f"{split}/{CLASSES[label]}/{index:04d}.mp4"
+
+
 def _generate(folder: Path, spec: DemoSpec) -> None:
     for split, per_class, split_seed in (
         ("train", spec.videos_per_class, 0),
         ("val", spec.val_videos_per_class, 1),
     ):
         entries = []
-        for label, name in enumerate(CLASSES):
-            (folder / split / name).mkdir(parents=True, exist_ok=True)
+        for label in range(len(CLASSES)):
             for i in range(per_class):
                 rng = np.random.default_rng([spec.seed, split_seed, label, i])
-                relative = f"{split}/{name}/{i:04d}.mp4"
+                relative = video_path(split, label, i)
+                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
                 write_mp4(folder / relative, render_video(label, rng, spec), fps=spec.fps)
                 entries.append((relative, label))
         write_data_list(folder / f"{split}.txt", entries)
