@@ -1,4 +1,5 @@
-"""Which tokens the encoder sees (tube and random masking behind one interface), and
+"""Which tokens the encoder sees (tube and random masking behind one interface, either
+with one end of the clip hidden whole), and
 which hidden tokens the decoder reconstructs (running-cell decoder masking).
 
 A masking object is called with the batch size, the token grid (time slots, rows,
@@ -76,10 +77,36 @@ def _num_masked(ratio: float, count: int, what: str) -> int:
 
 class Masking:
     """The interface: ``masking(batch_size, grid, device, generator) -> Mask`` and
-    ``masking.num_visible(grid)``."""
+    ``masking.num_visible(grid)``.
 
-    def __init__(self, ratio: float = 0.9) -> None:
+    ``span`` (0 by default: off) also hides one end of every clip whole: the first or
+    the last ``round(span * slots)`` time slots, picked per sample with equal odds, and
+    the masking's own pattern applies to the time slots that are left. Why: under tube
+    masking a hidden patch can be filled in from its visible neighbours in the same time
+    slot, without knowing any motion; with one end of the clip hidden, the decoder has to
+    carry the visible motion forward (or backward), so the encoder has to represent it.
+    Past and future are hidden alike, so a clip and its time reversal are treated the same.
+    """
+
+    def __init__(self, ratio: float = 0.9, span: float = 0.0) -> None:
         self.ratio = _check_ratio(ratio)
+        span = float(span)
+        if not 0.0 <= span < 1.0:
+            raise ValueError(f"mask.span must be in [0, 1), got {span}")
+        self.span = span
+
+    def hidden_slots(self, grid: tuple[int, int, int]) -> int:
+        """How many time slots at one end of the clip are hidden whole."""
+        slots = grid[0]
+        if not self.span:
+            return 0
+        hidden = round(self.span * slots)
+        if not 1 <= hidden < slots:
+            raise ValueError(
+                f"mask.span={self.span} hides {hidden} of the {slots} time slots; "
+                "at least one slot must be hidden and one seen (or mask.span=0: none)"
+            )
+        return hidden
 
     def num_visible(self, grid: tuple[int, int, int]) -> int:
         raise NotImplementedError
@@ -93,19 +120,37 @@ class Masking:
     ) -> Mask:
         raise NotImplementedError
 
+    def _in_seen_slots(
+        self, ids_keep: torch.Tensor, grid: tuple[int, int, int], generator: torch.Generator | None
+    ) -> Mask:
+        """The Mask of a clip whose seen slots are ``ids_keep`` (token indices counted over
+        the seen slots only) once one end is hidden: the seen slots start at slot 0 (the
+        future is hidden) or at slot ``hidden`` (the past is), per sample."""
+        t, h, w = grid
+        batch, per_slot = ids_keep.shape[0], h * w
+        hidden = self.hidden_slots(grid)
+        hide_past = torch.rand(batch, device=ids_keep.device, generator=generator) < 0.5
+        ids_keep = ids_keep + (hide_past.long() * hidden * per_slot)[:, None]
+        is_hidden = torch.ones(batch, t * per_slot, dtype=torch.bool, device=ids_keep.device)
+        is_hidden.scatter_(1, ids_keep, False)
+        # Every row hides the same count, so the nonzero columns reshape to [B, n_masked].
+        ids_mask = torch.nonzero(is_hidden)[:, 1].reshape(batch, -1)
+        return Mask.from_split(ids_mask, ids_keep, t * per_slot)
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(ratio={self.ratio})"
+        span = f", span={self.span}" if self.span else ""
+        return f"{type(self).__name__}(ratio={self.ratio}{span})"
 
 
 class TubeMasking(Masking):
     """One spatial mask per sample, shared by every time slot (VideoMAE's tube masking):
     a masked patch stays masked for the whole clip, so it cannot be copied from
     a neighbouring frame. Per sample ``int(ratio * rows * cols)`` patches are masked
-    in each time slot."""
+    in each (seen) time slot."""
 
     def num_visible(self, grid: tuple[int, int, int]) -> int:
         t, h, w = grid
-        return t * (h * w - _num_masked(self.ratio, h * w, "time slot"))
+        return (t - self.hidden_slots(grid)) * (h * w - _num_masked(self.ratio, h * w, "time slot"))
 
     def __call__(
         self,
@@ -115,23 +160,26 @@ class TubeMasking(Masking):
         generator: torch.Generator | None = None,
     ) -> Mask:
         t, h, w = grid
+        seen = t - self.hidden_slots(grid)
         per_slot = h * w
         masked = _num_masked(self.ratio, per_slot, "time slot")
         noise = torch.rand(batch_size, per_slot, device=device, generator=generator)
         spatial = torch.argsort(noise, dim=1)  # first `masked` entries are hidden
         # Repeat the spatial choice in every time slot: token index = slot * per_slot + patch.
-        offsets = torch.arange(t, device=device)[None, :, None] * per_slot
-        ids_mask = (spatial[:, None, :masked] + offsets).reshape(batch_size, -1)
+        offsets = torch.arange(seen, device=device)[None, :, None] * per_slot
         ids_keep = (spatial[:, None, masked:] + offsets).reshape(batch_size, -1)
+        if seen < t:
+            return self._in_seen_slots(ids_keep, grid, generator)
+        ids_mask = (spatial[:, None, :masked] + offsets).reshape(batch_size, -1)
         return Mask.from_split(ids_mask, ids_keep, t * per_slot)
 
 
 class RandomMasking(Masking):
     """Each token is masked independently of the others (per sample, a uniformly
-    random subset of ``int(ratio * N)`` tokens)."""
+    random subset of ``int(ratio * N)`` of the N tokens of the seen time slots)."""
 
     def num_visible(self, grid: tuple[int, int, int]) -> int:
-        count = grid[0] * grid[1] * grid[2]
+        count = (grid[0] - self.hidden_slots(grid)) * grid[1] * grid[2]
         return count - _num_masked(self.ratio, count, "clip")
 
     def __call__(
@@ -141,10 +189,13 @@ class RandomMasking(Masking):
         device: torch.device | str = "cpu",
         generator: torch.Generator | None = None,
     ) -> Mask:
-        count = grid[0] * grid[1] * grid[2]
+        t, h, w = grid
+        count = (t - self.hidden_slots(grid)) * h * w
         masked = _num_masked(self.ratio, count, "clip")
         noise = torch.rand(batch_size, count, device=device, generator=generator)
         order = torch.argsort(noise, dim=1)  # first `masked` entries are hidden
+        if count < t * h * w:
+            return self._in_seen_slots(order[:, masked:], grid, generator)
         return Mask.from_split(order[:, :masked], order[:, masked:], count)
 
 
