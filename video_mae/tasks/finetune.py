@@ -19,6 +19,7 @@ from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer
 from ..distributed import shard_model, DistContext, barrier, finish_distributed, init_distributed, local_device
+from ..curves import draw_curves
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
@@ -223,6 +224,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     def on_epoch_end(epoch: int) -> None:
         if not val_records or not val_every or (epoch + 1) % val_every:
+            if context.is_main:
+                draw_curves(run_dir)
             return
         metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, context, bad_videos=bad_videos)
         record = {f"val_{key}": value for key, value in metrics.items()}
@@ -240,6 +243,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             barrier(context)
         logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
         log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
+        if context.is_main:
+            draw_curves(run_dir)
 
     trainer = Trainer(
         model=model,

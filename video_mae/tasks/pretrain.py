@@ -16,9 +16,11 @@ from ..data.lists import VideoRecord
 from ..data.loader import evaluation_dataset
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
+from ..curves import draw_curves
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
+from ..engine.reconstruction import reconstruction_errors
 from ..engine.train import Trainer, TrainSettings
 from ..logging import RunLogger
 from ..masking import RunningCellMasking
@@ -41,6 +43,7 @@ RESUME_FREE_KEYS = (
     "train.save_every_steps",
     "train.save_every_epochs",
     "recon_every_epochs",
+    "recon_clips",
     "train.max_nonfinite_in_row",
     "data.num_workers",
     "data.pin_memory",
@@ -76,6 +79,23 @@ def read_center_clip(path: str | Path, data: DataSettings, reader: str | None = 
         report_unreadable=False,
     )
     return dataset[0]["video"][0]
+
+
+def read_center_clips(records: list[VideoRecord], data: DataSettings, limit: int) -> tuple[torch.Tensor | None, list[str]]:
+    """The centre clips [n, C, T, H, W] of the first ``limit`` readable videos of ``records``
+    (None when none is readable) and the paths of the unreadable ones met on the way:
+    a broken video is skipped here, never a reason to stop a run."""
+    dataset = evaluation_dataset(records, data, EvalClipTransform(data.crop_size, data.mean, data.std), report_unreadable=True)
+    clips, unreadable = [], []
+    for index, record in enumerate(records):
+        if len(clips) >= limit:
+            break
+        item = dataset[index]
+        if item["video"] is None:
+            unreadable.append(f"{record.path} ({item['failed']})")
+        else:
+            clips.append(item["video"][0])
+    return (torch.stack(clips) if clips else None), unreadable
 
 
 def load_pretrained(path: str | Path, mask_ratio: float | None = None) -> tuple[MaskedAutoencoder, DataSettings]:
@@ -128,15 +148,38 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         rows = [(context.rank + j * context.world_size) * k + c for j in range(per_rank) for c in range(k)]
         model.partition_masks(per_rank * k * context.world_size, rows)
 
-    preview_path = (val_records or train_records)[0].path
+    # Reconstruction quality: the same clips and masks at every epoch end, so the numbers
+    # of different epochs (and of runs with the same data) compare.
+    score_clips, last_scores = None, {}
+    if context.is_main and (int(cfg.recon_clips) or int(cfg.recon_every_epochs)):
+        score_clips, unreadable = read_center_clips(val_records or train_records, data, max(int(cfg.recon_clips), 1))
+        for entry in unreadable:
+            log.warning("reconstruction preview: skipping unreadable video %s", entry)
+        if score_clips is None:
+            log.warning("reconstruction preview: no readable video in the first %d of the list; no pictures", len(unreadable))
+
+    def score_reconstructions() -> bool:
+        if score_clips is None or not int(cfg.recon_clips):
+            return False
+        clips = score_clips.to(device)
+        mask = model.masking(clips.shape[0], model.encoder.grid, device=device, generator=torch.Generator(device).manual_seed(train.seed))
+        last_scores.update(reconstruction_errors(model, clips, mask))
+        return True
 
     def on_epoch_end(epoch: int) -> None:
-        every = int(cfg.recon_every_epochs)
-        if not context.is_main or not every or (epoch + 1) % every:
+        if not context.is_main:
             return
-        clip = read_center_clip(preview_path, data)
-        picture = reconstruction_grid(reconstruct(model, clip, seed=train.seed))
-        save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
+        if score_reconstructions():
+            logger.log("recon", step=trainer.step, epoch=epoch, **last_scores)
+            log.info(
+                "epoch %d: hidden-tubelet error %.4f (clip's mean colour %.4f, nearest visible tubelet %.4f)",
+                epoch + 1, last_scores["hidden_mse"], last_scores["mean_colour_mse"], last_scores["nearest_visible_mse"],
+            )  # fmt: skip
+        every = int(cfg.recon_every_epochs)
+        if score_clips is not None and every and (epoch + 1) % every == 0:
+            picture = reconstruction_grid(reconstruct(model, score_clips[0], seed=train.seed))
+            save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
+        draw_curves(run_dir)
 
     trainer = Trainer(
         model=model,
@@ -192,7 +235,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         summary = trainer.fit()
     finally:
         logger.close()
+    if context.is_main and not last_scores:
+        score_reconstructions()  # a finished run that was only reopened: score its final model
     summary = {**summary, "run_dir": str(run_dir), "checkpoint": str(last)}
+    if last_scores:
+        summary["reconstruction"] = dict(last_scores)
     if context.is_main:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     finish_distributed(context)
