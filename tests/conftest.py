@@ -57,15 +57,18 @@ def demo_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("demo_cache")
 
 
+# The tiny demo every test shares (one cached copy): two videos per class and split.
+TINY_DEMO = dict(
+    unlabelled_videos_per_class=2, videos_per_class=2, val_videos_per_class=1, test_videos_per_class=1,
+    num_frames=24, height=48, width=64,
+)  # fmt: skip
+
+
 def tiny_overrides(demo_cache: Path) -> list[str]:
     """A model and dataset small enough for a 2-core CI machine: a training step takes milliseconds."""
     return [
         f"data.demo.cache_dir={demo_cache}",
-        "data.demo.videos_per_class=2",
-        "data.demo.val_videos_per_class=1",
-        "data.demo.num_frames=24",
-        "data.demo.height=48",
-        "data.demo.width=64",
+        *(f"data.demo.{key}={value}" for key, value in TINY_DEMO.items()),
         "data.num_frames=8",
         "data.crop_size=32",
         "data.num_workers=0",

@@ -106,7 +106,7 @@ def test_each_finetuning_experiment_composes_and_instantiates(experiment):
 @pytest.mark.parametrize("probe", ["null", "linear", "attentive"])
 @pytest.mark.parametrize("data", options("data"))
 def test_finetune_composes_with_every_data_and_probe(data, probe):
-    overrides = [f"data={data}", f"probe={probe}", "probe_heads=3"]
+    overrides = [f"data={data}", f"probe={probe}", "probe_heads=4"]
     if data != "demo":
         overrides.append("data.train_list=/l/train.txt")
     build_finetune(compose_config("finetune", overrides))
@@ -122,7 +122,8 @@ def test_finetuning_recipes():
     assert (ucf.data.train_list, ucf.data.val_list) == ("/data/ucf/train_split3.txt", "/data/ucf/test_split3.txt")
     assert (ucf.optim.layer_decay, ucf.head.dropout, ucf.model.encoder.drop_path_rate) == (0.7, 0.5, 0.2)
     demo = compose_config("finetune", [])
-    assert (demo.train.epochs, demo.data.num_frames, demo.eval.num_clips, demo.augment.rand_augment) == (20, 8, 2, None)
+    assert (demo.train.epochs, demo.data.num_frames, demo.eval.num_clips, demo.augment.rand_augment) == (40, 8, 2, None)
+    assert demo.data.demo.train_split == "train" and demo.mixup.mixup_alpha == 0.0
 
 
 def test_extract_config_composes():
@@ -137,10 +138,15 @@ def test_evaluate_config_composes():
 
 def test_the_demo_recipe_goes_with_the_demo_data_only():
     demo = compose_config("pretrain", [])
-    assert (demo.data.name, demo.train.epochs, demo.train.batch_size, demo.model.norm_pix_loss) == ("demo", 12, 8, False)
+    assert (demo.data.name, demo.train.epochs, demo.train.batch_size, demo.model.norm_pix_loss) == ("demo", 6, 8, False)
+    assert (demo.data.demo.train_split, demo.data.clips_per_video, demo.mask.span, demo.mask.ratio) == ("unlabelled", 4, 0.5, 0.5)
+    # The demo's mask settings apply to whichever masking is chosen; a user's values win.
+    mine = compose_config("pretrain", ["mask=random", "mask.span=0", "mask.ratio=0.9"])
+    assert (mine.mask._target_, mine.mask.span, mine.mask.ratio) == ("video_mae.masking.RandomMasking", 0, 0.9)
     k400 = compose_config("pretrain", ["data=k400", "model=vit_b"])
     assert (k400.train.epochs, k400.train.batch_size, k400.optim.warmup_epochs, k400.model.norm_pix_loss) == (800, 32, 40, True)
     assert k400.optim.base_lr == 1.5e-4
+    assert (k400.mask.ratio, k400.mask.span, k400.data.clips_per_video) == (0.9, 0.0, 1)
 
 
 def test_published_recipes():

@@ -291,6 +291,6 @@ def test_converted_weights_work_for_finetuning_and_evaluation(tmp_path, demo_cac
     cls = transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(**size, num_labels=8))
     assert convert_cli(["import", str(save_hf(cls, tmp_path / "cls_hf")), "--out", str(tmp_path / "cls.pt")]) == 0
     assert load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.pt")["extras"]["classifier"]["num_classes"] == 8
-    demo_val = next(Path(demo_cache).glob("demo_v1_*/val.txt"))
+    demo_val = next(Path(demo_cache).glob("demo_v2_*/val.txt"))
     summary = evaluate_task.run(compose_config("evaluate", [f"checkpoint={tmp_path / 'cls.pt'}", f"list={demo_val}", "num_workers=0", "eval.num_clips=1", "eval.num_crops=1"]), tmp_path / "ev")
     assert summary["num_videos"] == 8

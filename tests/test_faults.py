@@ -323,7 +323,7 @@ def test_wrong_types_labels_and_missing_files_are_reported_before_training(tiny_
         instantiate(tiny_pretrain_cfg("train.epochs=ten").train, _convert_="all")
     with pytest.raises(Exception, match="data.crop_size must be int"):
         instantiate(tiny_pretrain_cfg("data.crop_size=[1,2]").data, _convert_="all")
-    demo_train = next(Path(demo_cache).glob("demo_v1_*/train.txt"))
+    demo_train = next(Path(demo_cache).glob("demo_v2_*/train.txt"))
     lines = demo_train.read_text().splitlines()
     bad_labels = tmp_path / "labels.txt"
     bad_labels.write_text("\n".join(f"{demo_train.parent / line.rsplit(' ', 1)[0]} {9 if i == 2 else 0}" for i, line in enumerate(lines)) + "\n")

@@ -17,7 +17,7 @@ from PIL import Image
 
 import video_mae.engine.train as train_module
 import video_mae.tasks.pretrain as pretrain_module
-from conftest import tiny_overrides
+from conftest import TINY_DEMO, tiny_overrides
 from video_mae.checkpoint import load_checkpoint
 from video_mae.data.demo import DemoSpec, ensure_demo_dataset
 from video_mae.engine.train import NonFiniteLossError
@@ -68,6 +68,14 @@ def test_run_directory_holds_everything_a_user_expects(straight_run):
     # 3 rows (original, masked, reconstruction) of 32 px, 2 px gaps, drawn at scale 2.
     assert picture.size[1] == (3 * 32 + 2 * 2) * 2
     assert json.loads((run_dir / "summary.json").read_text())["step"] == 8
+    # Reconstruction quality against the two baselines, every epoch, and in the summary.
+    recon = records(run_dir, "recon")
+    assert [r["epoch"] for r in recon] == [0, 1] and recon[0]["clips"] == 8  # the 8 validation videos
+    for r in recon:
+        assert all(0 < r[key] < 1 for key in ("hidden_mse", "mean_colour_mse", "nearest_visible_mse"))
+    assert recon[0]["mean_colour_mse"] == recon[1]["mean_colour_mse"]  # same clips and masks every epoch
+    assert summary["reconstruction"]["hidden_mse"] == recon[-1]["hidden_mse"]
+    assert Image.open(run_dir / "curves.png").size[0] > 300
 
 
 def test_resume_after_a_stop_gives_identical_weights(straight_run, tiny_pretrain_cfg, tmp_path, monkeypatch):
@@ -197,7 +205,7 @@ def test_nonfinite_losses_are_skipped_counted_and_stop_the_run(tiny_pretrain_cfg
 
 
 def test_broken_videos_are_logged_replaced_and_counted(demo_cache, tiny_pretrain_cfg, tmp_path):
-    demo = ensure_demo_dataset(DemoSpec(cache_dir=str(demo_cache), videos_per_class=2, val_videos_per_class=1, num_frames=24, height=48, width=64))
+    demo = ensure_demo_dataset(DemoSpec(cache_dir=str(demo_cache), **TINY_DEMO))
     lines = demo.train_list.read_text().splitlines()
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     data_list = tmp_path / "train.txt"

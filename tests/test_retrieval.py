@@ -53,7 +53,7 @@ def test_extraction_writes_normalised_shards_index_and_meta(checkpoint, tmp_path
 
 
 def test_the_same_video_twice_gives_the_same_vector(checkpoint, tmp_path, demo_cache):
-    train = next(Path(demo_cache).glob("demo_v1_*/train.txt"))
+    train = next(Path(demo_cache).glob("demo_v2_*/train.txt"))
     first = train.read_text().splitlines()[0]
     path = Path(train.parent / first.rsplit(" ", 1)[0])
     data_list = tmp_path / "twice.txt"
@@ -142,7 +142,7 @@ def test_vmae_retrieve_with_folders_lists_and_videos(checkpoint, tmp_path, capsy
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"recall@1", "recall@5", "recall@10", "mAP"} <= metrics.keys() and metrics["queries"] == 8
     # The same queries as a data list are embedded like the gallery and give the same neighbours.
-    val_list = next(Path(demo_cache).glob("demo_v1_*/val.txt"))
+    val_list = next(Path(demo_cache).glob("demo_v2_*/val.txt"))
     assert retrieve([str(tmp_path / "train"), "--list", str(val_list), "--top-k", "3", "--out", str(tmp_path / "again.csv")]) == 0
     again = list(csv.DictReader((tmp_path / "again.csv").open()))
     assert [r["gallery_row"] for r in again] == [r["gallery_row"] for r in rows]

@@ -2,7 +2,7 @@ import av
 import pytest
 from PIL import Image
 
-from conftest import compose_config, tiny_overrides
+from conftest import TINY_DEMO, compose_config, tiny_overrides
 from video_mae.cli import visualize
 from video_mae.data.demo import DemoSpec, ensure_demo_dataset
 from video_mae.data.lists import read_data_list
@@ -17,7 +17,7 @@ def checkpoint(tmp_path_factory, demo_cache):
 
 
 def demo_video(demo_cache):
-    spec = DemoSpec(cache_dir=str(demo_cache), videos_per_class=2, val_videos_per_class=1, num_frames=24, height=48, width=64)
+    spec = DemoSpec(cache_dir=str(demo_cache), **TINY_DEMO)
     return read_data_list(ensure_demo_dataset(spec).val_list)[0].path
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
 from ..validation import check_types
-from .demo import CLASSES as DEMO_CLASSES
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list
 from .readers import resolve_backend
@@ -82,7 +81,7 @@ class DataSettings:
         count = self.num_classes if self.num_classes is not None else max(r.label for r in records) + 1
         path = self.class_names
         if path is None and self.train_list is None and self.demo is not None:
-            return list(DEMO_CLASSES)
+            return list(self.demo.classes)
         if path is None:
             return [str(i) for i in range(count)]
         names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
