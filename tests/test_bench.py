@@ -52,3 +52,35 @@ def test_loader_bench_refuses_a_short_side_below_the_crop(tmp_path):
         [CLI, "loader", "--crop", "224", "--decode-short-side", "160"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "data.decode_short_side" in result.stderr
+
+
+def test_learning_bench_writes_its_table_plot_and_runs(tmp_path, demo_cache):
+    from PIL import Image
+
+    from conftest import tiny_overrides
+
+    overrides = [o for o in tiny_overrides(demo_cache) if not o.startswith(("train.epochs", "data.num_workers"))]
+    out = tmp_path / "learning"
+    args = [CLI, "learning", "--out", str(out), "--labels-per-class", "1,2", "--seeds", "0,1", "--methods", "finetune,linear",
+            "--pretrain-epochs", "1", *(f"--override={o}" for o in overrides), "--override=train.epochs=1"]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    runs = results["runs"]
+    # 2 budgets x 2 seeds x 2 methods x 2 initialisations, each scored on the held-out test split.
+    assert len(runs) == 16 and all(0 <= r["top1"] <= 100 for r in runs)
+    assert results["test_videos"] == 8 and results["pretraining"]["reconstruction"]["clips"] == 8
+    # The labelled subsets are nested (a seed's larger budget holds its smaller one) and differ by seed.
+    lists = {name: (out / "lists" / name).read_text().splitlines() for name in ("train_1pc_seed0.txt", "train_2pc_seed0.txt", "train_1pc_seed1.txt")}
+    assert len(lists["train_1pc_seed0.txt"]) == 8 and len(lists["train_2pc_seed0.txt"]) == 16
+    assert set(lists["train_1pc_seed0.txt"]) <= set(lists["train_2pc_seed0.txt"])
+    # Probes and fine-tuning from the pretraining checkpoint; no epoch is picked on the test videos.
+    run_config = (out / "runs" / "linear_pretrained_1pc_seed0" / "config.yaml").read_text()
+    assert "probe: linear" in run_config and "val_every_epochs: 0" in run_config and "test.txt" in run_config
+    assert not (out / "runs" / "finetune_random_1pc_seed0" / "checkpoints" / "best.pt").exists()
+    table = (out / "table.md").read_text()
+    assert "| linear probe, random encoder |" in table and "2 labels / class" in table and "held-out videos" in table
+    assert Image.open(out / "accuracy.png").size[0] > 400
+    # Run again: every run is complete, nothing is trained twice, the same table comes out.
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.returncode == 0 and (out / "table.md").read_text() == table
