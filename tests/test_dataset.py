@@ -133,3 +133,30 @@ def test_decode_short_side_below_the_crop_is_refused():
 
     with pytest.raises(ValueError, match="data.decode_short_side"):
         DataSettings(name="t", train_list="unused", crop_size=224, decode_short_side=160)
+
+
+def test_a_cached_dataset_gives_the_same_clips_and_decodes_each_video_once(indexed_video, monkeypatch):
+    import video_mae.data.dataset as dataset_module
+    from video_mae.data.dataset import VideoClipDataset
+    from video_mae.data.lists import VideoRecord
+    from video_mae.data.sampling import ClipSampler
+    from video_mae.data.transforms import MultiScaleCropTransform
+
+    path, _ = indexed_video
+    records = [VideoRecord(row=i, path=str(path), label=0) for i in range(3)]
+
+    def make(cache: bool) -> VideoClipDataset:
+        transform = MultiScaleCropTransform(32, (0.5,) * 3, (0.25,) * 3, normalize=False)
+        return VideoClipDataset(records, ClipSampler(4, 2), transform, train=True, backend="pyav", clips_per_video=2, cache_decoded=cache)
+
+    opened = []
+    real_open = dataset_module.open_video
+    monkeypatch.setattr(dataset_module, "open_video", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    plain, cached = make(False), make(True)
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(3):
+            assert torch.equal(plain[i]["video"], cached[i]["video"])
+    # 6 reads without the cache, one with it (the three rows are the same file).
+    assert len(opened) == 6 + 1

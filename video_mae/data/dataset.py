@@ -112,6 +112,7 @@ class VideoClipDataset(Dataset):
         report_unreadable: bool = False,
         decode_timeout_s: float | None = None,
         decode_short_side: int | None = None,
+        cache_decoded: bool = False,
     ) -> None:
         if not records:
             raise ValueError("the dataset has no videos")
@@ -132,6 +133,10 @@ class VideoClipDataset(Dataset):
         self.bad_videos = bad_videos or BadVideoLog(None)
         self.report_unreadable = report_unreadable
         self.decode_timeout_s = decode_timeout_s
+        self.cache_decoded = cache_decoded
+        # path -> (every frame, frame rate): filled on first read. It lives in the process
+        # that decodes, so it pays with num_workers=0 (or persistent workers) on small sets.
+        self._decoded: dict[str, tuple[np.ndarray, float]] = {}
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -176,20 +181,33 @@ class VideoClipDataset(Dataset):
             raise VideoReadError(record.path, f"segment {record.start}-{record.end}s holds no frames ({num_frames} at {fps:g} fps)")
         return first, stop
 
+    def _pick_clips(self, record: VideoRecord, num_frames: int, fps: float, rng: np.random.Generator) -> tuple[list[np.ndarray], int]:
+        """The clips' frame indices within the record's segment, and the segment's first frame."""
+        first, stop = self.frame_range(record, num_frames, fps)
+        available = stop - first
+        if self.train:
+            return self.sampler.random_clips(available, self.clips_per_video, rng, self.repeat_spread), first
+        return self.sampler.uniform_clips(available, self.clips_per_video), first
+
     def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Decodes the record once; returns its clips' views, float [k x views, C, T, H, W],
         and each clip's first and last frame in seconds [k, 2] (frame indices without a frame rate)."""
-        with open_video(record.path, self.backend, self.decode_short_side) as video:
-            fps = video.info.fps
-            first, stop = self.frame_range(record, video.info.num_frames, fps)
-            available = stop - first
-            if self.train:
-                clips = self.sampler.random_clips(available, self.clips_per_video, rng, self.repeat_spread)
-            else:
-                clips = self.sampler.uniform_clips(available, self.clips_per_video)
-            # One decode for the union of all clips' frames.
+        if self.cache_decoded:
+            if record.path not in self._decoded:
+                with open_video(record.path, self.backend, self.decode_short_side) as video:
+                    every = video.get_frames(list(range(video.info.num_frames)))
+                    self._decoded[record.path] = (every, video.info.fps)
+            every, fps = self._decoded[record.path]
+            clips, first = self._pick_clips(record, len(every), fps, rng)
             wanted = np.unique(np.concatenate(clips)) + first
-            frames = video.get_frames(wanted.tolist())
+            frames = every[wanted]
+        else:
+            with open_video(record.path, self.backend, self.decode_short_side) as video:
+                fps = video.info.fps
+                clips, first = self._pick_clips(record, video.info.num_frames, fps, rng)
+                # One decode for the union of all clips' frames.
+                wanted = np.unique(np.concatenate(clips)) + first
+                frames = video.get_frames(wanted.tolist())
         position = {int(frame): i for i, frame in enumerate(wanted)}
         out = []
         for clip in clips:

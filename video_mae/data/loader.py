@@ -130,6 +130,7 @@ def training_dataset(records, data, augment, seed: int = 0, bad_videos=None):
         bad_videos=bad_videos,
         decode_timeout_s=data.decode_timeout_s,
         decode_short_side=data.decode_short_side,
+        cache_decoded=data.cache_decoded,
     )
 
 

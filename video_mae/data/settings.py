@@ -33,6 +33,8 @@ class DataSettings:
     ``decode_short_side``: frames whose short side is 1.5x that or more are decoded
     scaled down to it (less colour conversion and memory for large videos; None:
     full size). It may not be below ``crop_size``, which would blur every crop.
+    ``cache_decoded``: training keeps every decoded video in memory and decodes it only
+    once, for small sets (the demo) with ``num_workers=0``, where the cache outlives the epoch.
     """
 
     name: str
@@ -58,6 +60,7 @@ class DataSettings:
     decode_timeout_s: float | None = 120.0
     timeout_s: float = 600.0
     decode_short_side: int | None = None
+    cache_decoded: bool = False
 
     def __post_init__(self) -> None:
         check_types(self, "data")

@@ -19,7 +19,7 @@ from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer
 from ..distributed import shard_model, DistContext, barrier, finish_distributed, init_distributed, local_device
-from ..curves import draw_curves
+from ..curves import CurvesPainter
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
@@ -49,6 +49,7 @@ RESUME_FREE_KEYS = (
     "data.pin_memory",
     "data.timeout_s",
     "data.decode_timeout_s",
+    "data.cache_decoded",
     "data.demo.cache_dir",
     "eval.batch_size",
     "eval.clips_per_forward",
@@ -222,10 +223,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     quick = EvalSettings(num_clips=1, num_crops=1, short_side=eval_settings.short_side,
                          batch_size=eval_settings.batch_size, clips_per_forward=eval_settings.clips_per_forward)  # fmt: skip
 
+    curves = CurvesPainter(run_dir, enabled=context.is_main)
+
     def on_epoch_end(epoch: int) -> None:
         if not val_records or not val_every or (epoch + 1) % val_every:
-            if context.is_main:
-                draw_curves(run_dir)
+            curves.epoch_end()
             return
         metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, context, bad_videos=bad_videos)
         record = {f"val_{key}": value for key, value in metrics.items()}
@@ -243,8 +245,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             barrier(context)
         logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
         log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
-        if context.is_main:
-            draw_curves(run_dir)
+        curves.epoch_end()
 
     trainer = Trainer(
         model=model,
@@ -299,6 +300,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         )
     try:
         summary = trainer.fit()
+        curves.final()
         test_metrics = None
         if val_records:
             final = run_dir / "checkpoints" / ("best.pt" if (run_dir / "checkpoints" / "best.pt").is_file() else "last.pt")

@@ -16,7 +16,7 @@ from ..data.lists import VideoRecord
 from ..data.loader import evaluation_dataset
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
-from ..curves import draw_curves
+from ..curves import CurvesPainter
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
@@ -49,6 +49,7 @@ RESUME_FREE_KEYS = (
     "data.pin_memory",
     "data.timeout_s",
     "data.decode_timeout_s",
+    "data.cache_decoded",
     "data.demo.cache_dir",
 )
 
@@ -158,6 +159,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if score_clips is None:
             log.warning("reconstruction preview: no readable video in the first %d of the list; no pictures", len(unreadable))
 
+    curves = CurvesPainter(run_dir, enabled=context.is_main)
+
     def score_reconstructions() -> bool:
         if score_clips is None or not int(cfg.recon_clips):
             return False
@@ -179,7 +182,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if score_clips is not None and every and (epoch + 1) % every == 0:
             picture = reconstruction_grid(reconstruct(model, score_clips[0], seed=train.seed))
             save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
-        draw_curves(run_dir)
+        curves.epoch_end()
 
     trainer = Trainer(
         model=model,
@@ -235,6 +238,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         summary = trainer.fit()
     finally:
         logger.close()
+    curves.final()
     if context.is_main and not last_scores:
         score_reconstructions()  # a finished run that was only reopened: score its final model
     summary = {**summary, "run_dir": str(run_dir), "checkpoint": str(last)}
