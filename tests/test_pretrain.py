@@ -217,6 +217,28 @@ def test_broken_videos_are_logged_replaced_and_counted(demo_cache, tiny_pretrain
     assert bad and all(line.startswith(f"{tmp_path / 'broken.mp4'}\tcannot open") for line in bad)
 
 
+def test_a_first_row_without_a_video_stream_does_not_stop_the_previews(demo_cache, tiny_pretrain_cfg, tmp_path):
+    import av
+    import numpy as np
+
+    demo = ensure_demo_dataset(DemoSpec(cache_dir=str(demo_cache), **TINY_DEMO))
+    lines = demo.train_list.read_text().splitlines()
+    # An mp4 holding only an audio stream: it opens, but has no video to preview.
+    audio_only = tmp_path / "audio_only.mp4"
+    with av.open(str(audio_only), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    data_list = tmp_path / "train.txt"
+    data_list.write_text("\n".join([f"{audio_only} 0"] + [f"{demo.root / line.rsplit(' ', 1)[0]} 0" for line in lines[:7]]) + "\n")
+    run_dir = tmp_path / "run"
+    summary = run(tiny_pretrain_cfg(f"data.train_list={data_list}", "train.epochs=1"), run_dir)
+    assert (run_dir / "reconstructions" / "epoch_0001.png").is_file()
+    assert summary["reconstruction"]["clips"] == 7  # the readable videos, the audio-only one skipped
+
+
 def cli_env(tmp_path: Path) -> dict:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"}
 
