@@ -201,6 +201,7 @@ def draw_accuracy_plot(results: dict, path: Path) -> None:
             ax.fill_between(xs, [min(s) for _, s in kept], [max(s) for _, s in kept], color=colour, alpha=0.2)
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")
         ax.set_xscale("log")
+        ax.minorticks_off()  # only the budgets are labelled on the log axis
         ax.set_xticks(budgets, [str(n) for n in budgets])
         ax.set_xlabel("labelled videos per class")
         ax.set_ylabel("test top-1 (%)")
