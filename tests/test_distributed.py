@@ -86,7 +86,8 @@ def test_two_ranks_train_the_same_weights_as_one_process(pair):
     assert one["step"] == two["step"] == 8
     assert max_difference(one["model"], two["model"]) <= TOLERANCE
     start = [r for r in read_log(root / "two" / "log.jsonl") if r["kind"] == "start"][0]
-    assert (start["ranks"], start["batch_per_rank"], start["global_batch"]) == (2, 2, 4)
+    # The global batch counts clips: 2 ranks x 2 videos x the demo recipe's 4 clips per video.
+    assert (start["ranks"], start["batch_per_rank"], start["global_batch"]) == (2, 2, 16)
     # The losses logged are the mean over the ranks, as one process computes them.
     losses_one = [r["loss"] for r in read_log(root / "single" / "log.jsonl") if r["kind"] == "train"]
     losses_two = [r["loss"] for r in read_log(root / "two" / "log.jsonl") if r["kind"] == "train"]
