@@ -171,7 +171,7 @@ def test_global_batch_fixes_the_recipe_across_world_sizes(tiny_pretrain_cfg, tmp
     assert (settings.resolved_accum_steps(1), settings.resolved_accum_steps(2), settings.resolved_accum_steps(8)) == (8, 4, 1)
     with pytest.raises(ValueError, match=r"train.global_batch=16 is not a multiple of train.batch_size x ranks = 2 x 3"):
         settings.resolved_accum_steps(3)
-    run(tiny_pretrain_cfg("train.batch_size=2", "train.global_batch=4", "train.epochs=1", "recon_every_epochs=0"), tmp_path)
+    run(tiny_pretrain_cfg("train.batch_size=2", "train.global_batch=4", "train.epochs=1", "recon_every_epochs=0", "data.clips_per_video=1"), tmp_path)
     start = [r for r in read_log(tmp_path / "log.jsonl") if r["kind"] == "start"][0]
     assert (start["accum_steps"], start["global_batch"], start["steps_per_epoch"]) == (2, 4, 4)
 

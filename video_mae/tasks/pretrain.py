@@ -152,7 +152,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     # Reconstruction quality: the same clips and masks at every epoch end, so the numbers
     # of different epochs (and of runs with the same data) compare.
     score_clips, last_scores = None, {}
-    if context.is_main and (int(cfg.recon_clips) or int(cfg.recon_every_epochs)):
+    # A sharded model (FSDP) gathers its weights in every forward, so every rank runs the
+    # scoring forwards with the first; otherwise the first rank scores alone.
+    scoring_ranks = context.is_main or (train.fsdp and context.distributed)
+    if scoring_ranks and (int(cfg.recon_clips) or int(cfg.recon_every_epochs)):
         score_clips, unreadable = read_center_clips(val_records or train_records, data, max(int(cfg.recon_clips), 1))
         for entry in unreadable:
             log.warning("reconstruction preview: skipping unreadable video %s", entry)
@@ -170,9 +173,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         return True
 
     def on_epoch_end(epoch: int) -> None:
-        if not context.is_main:
+        if not scoring_ranks:
             return
-        if score_reconstructions():
+        if score_reconstructions() and context.is_main:
             logger.log("recon", step=trainer.step, epoch=epoch, **last_scores)
             log.info(
                 "epoch %d: hidden-tubelet error %.4f (clip's mean colour %.4f, nearest visible tubelet %.4f)",
@@ -181,7 +184,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         every = int(cfg.recon_every_epochs)
         if score_clips is not None and every and (epoch + 1) % every == 0:
             picture = reconstruction_grid(reconstruct(model, score_clips[0], seed=train.seed))
-            save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
+            if context.is_main:
+                save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
         curves.epoch_end()
 
     trainer = Trainer(
@@ -239,7 +243,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     finally:
         logger.close()
     curves.final()
-    if context.is_main and not last_scores:
+    if scoring_ranks and not last_scores:
         score_reconstructions()  # a finished run that was only reopened: score its final model
     summary = {**summary, "run_dir": str(run_dir), "checkpoint": str(last)}
     if last_scores:
