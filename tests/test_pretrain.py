@@ -59,8 +59,8 @@ def test_run_directory_holds_everything_a_user_expects(straight_run):
     config_text = (run_dir / "config.yaml").read_text()
     assert "${" not in config_text and "img_size: 32" in config_text
     start = records(run_dir, "start")[0]
-    # lr = base_lr x global batch / 256, both logged.
-    assert start["global_batch"] == 4 and start["lr"] == pytest.approx(start["base_lr"] * 4 / 256)
+    # lr = base_lr x global batch / 256, both logged; the global batch counts clips (4 videos x 4 clips each).
+    assert start["global_batch"] == 16 and start["lr"] == pytest.approx(start["base_lr"] * 16 / 256)
     train = records(run_dir, "train")
     assert len(train) == 8 and all(r["loss"] > 0 and r["clips_per_s"] > 0 for r in train)
     assert [r["epoch"] for r in records(run_dir, "epoch")] == [0, 1]
