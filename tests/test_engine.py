@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from video_mae.engine.device import make_grad_scaler, resolve_device, resolve_precision
+from video_mae.engine.device import cpu_has_bf16, make_grad_scaler, resolve_device, resolve_precision
 from video_mae.engine.optim import OptimSettings, build_adamw, weight_decay_param_groups
 from video_mae.engine.schedule import WarmupCosineSchedule
 from video_mae.masking import TubeMasking
@@ -54,6 +54,10 @@ def test_device_and_precision():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    # The demo's width stays fp32 on every CPU; a ViT-S width follows the CPU's bf16 support.
+    assert resolve_precision("auto", torch.device("cpu"), 128) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu"), 384) == ("bf16" if cpu_has_bf16() else "fp32")
+    assert resolve_precision("fp32", torch.device("cpu"), 768) == "fp32"
     assert make_grad_scaler(torch.device("cpu"), "bf16") is None
     assert make_grad_scaler(torch.device("cpu"), "fp16") is not None
     with pytest.raises(ValueError, match="train.precision"):

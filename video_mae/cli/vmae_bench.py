@@ -98,7 +98,7 @@ def bench(argv: list[str] | None = None) -> int:
         except ValueError as err:
             print(f"vmae-bench: error: {err}", file=sys.stderr)
             return 2
-        precision = resolve_precision(args.precision, device)
+        precision = resolve_precision(args.precision, device, size.embed_dim)
         results, peak = bench_models(
             size, args.frames, args.size, args.tubelet, args.batch, args.mask_ratio, precision, device,
             args.warmup, args.repeats, args.compile, not args.no_transformers, decoder_mask_ratio=args.decoder_mask_ratio,

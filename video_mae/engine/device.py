@@ -21,13 +21,34 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
-    """'auto' -> bf16 on a GPU that supports it, else fp32."""
+# On the CPU, bf16 autocast pays only where the matmuls are wide enough for the bf16 units
+# to outrun the casts autocast adds around every op. Measured on this project's 2-core CPU
+# (avx512_bf16), `vmae-bench models`, bf16 / fp32 clips/s of the pretraining step: 128 wide
+# (the demo ViT) 0.54x, ViT-S (384) 1.40x, ViT-B (768) 1.25x; embedding forward 1.07x,
+# 1.51x, 1.82x. ViT-S pretraining loss curves in bf16 and fp32 agree within 2e-5 per step.
+CPU_BF16_MIN_WIDTH = 384
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16)."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)  # absent in older torch
+    if capabilities is None:
+        return False
+    found = capabilities()
+    return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
+
+
+def resolve_precision(name: str, device: torch.device, width: int | None = None) -> str:
+    """'auto' -> bf16 on a GPU that supports it, and on a CPU with native bf16 when the
+    model is at least CPU_BF16_MIN_WIDTH wide (``width``: the encoder's embedding width);
+    else fp32."""
     if name not in PRECISIONS:
         raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name != "auto":
         return name
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    if device.type == "cpu" and width is not None and width >= CPU_BF16_MIN_WIDTH and cpu_has_bf16():
         return "bf16"
     return "fp32"
 

@@ -59,7 +59,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     device = resolve_device(cfg.device)
     context = init_distributed(device)
     device = local_device(device, context)
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device, int(trained.model.encoder.embed_dim))
     model = build_classifier(trained, spec["num_classes"], spec["pos_embed_grid"])
     if settings.use_ema:
         if "ema" not in state["extras"]:

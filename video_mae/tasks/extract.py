@@ -123,7 +123,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     device = resolve_device(cfg.device)
     context = init_distributed(device)
     device = local_device(device, context)
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device, int(model.encoder.embed_dim))
     model.to(device)
     if cfg.dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {cfg.dtype!r}")

@@ -164,7 +164,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     device = resolve_device(train.device)
     context = init_distributed(device)
     device = local_device(device, context)
-    precision = resolve_precision(train.precision, device)
+    precision = resolve_precision(train.precision, device, int(cfg.model.encoder.embed_dim))
     # Every rank computes the same run directory; only the first writes to it.
     opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS, write=context.is_main)
     run_dir = opened.path
