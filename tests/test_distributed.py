@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import compose_config, tiny_overrides
+from conftest import tiny_overrides
 from video_mae.checkpoint import load_checkpoint
 from video_mae.logging import read_log
 

@@ -56,6 +56,38 @@ class RunLogger:
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a ``log.jsonl`` file."""
+    """All records of a ``log.jsonl`` file, in the order written (every record, also the
+    ones a resume repeated; see ``read_log_records`` for the ones that stand)."""
     with Path(path).open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_log_records(path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Records of a ``log.jsonl`` grouped by ``kind``, sorted by ``step``.
+
+    Lines that do not parse (a run killed mid-write leaves half a line) are skipped. After a
+    resume the steps between the last checkpoint and the kill are logged again, so only the
+    LAST record per (kind, step) is kept. Records without an integer ``step`` are all kept.
+    A missing file gives ``{}``.
+    """
+    try:
+        # errors="replace": a write cut inside a multi-byte character must not raise here.
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return {}
+    latest: dict[str, dict[Any, dict[str, Any]]] = {}
+    for number, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+            continue
+        step = record.get("step")
+        key = step if isinstance(step, int) and not isinstance(step, bool) else ("line", number)
+        latest.setdefault(record["kind"], {})[key] = record
+    return {
+        kind: sorted(by_key.values(), key=lambda r: r["step"] if isinstance(r.get("step"), int) else math.inf)
+        for kind, by_key in latest.items()
+    }
+

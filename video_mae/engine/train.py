@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..distributed import DistContext, all_gather_objects, all_reduce, barrier
-from ..logging import RunLogger
+from ..logging import RunLogger, read_log_records
 from ..validation import check_types
 from .device import autocast, make_grad_scaler
 from .schedule import WarmupCosineSchedule
@@ -343,6 +343,12 @@ class Trainer:
                 with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                     self.on_epoch_end(epoch)
                 self.model.train()
+        # The run's first and last logged loss, from the log's standing records: a resumed or
+        # merely reopened run has logged only part of the run (or nothing) in this process.
+        logged = read_log_records(self.logger.path).get("train", []) if self.logger.enabled else []
+        losses = [r["loss"] for r in logged if isinstance(r.get("loss"), (int, float))]
+        if losses:
+            summary = {**summary, "first_loss": losses[0], "last_loss": losses[-1]}
         return {**summary, "step": self.step, "epochs": self.epoch, **self.counters}
 
     def _train_epoch(self, epoch: int, window: "_LogWindow", summary: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -16,14 +15,15 @@ from ..data.settings import DataSettings
 from ..distributed import finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
+from ..models.key_check import load_fitting
 from .finetune import build_classifier
-from .run_dir import hydra_output_dir
+from .run_dir import hydra_output_dir, write_summary
 from .training import check_list
 
 log = logging.getLogger(__name__)
 
 # Keys of the trained run's data config that an evaluation may replace.
-DATA_OVERRIDES = ("root", "num_workers", "reader", "sampling", "sampling_rate")
+DATA_OVERRIDES = ("root", "num_workers", "reader", "sampling", "sampling_rate", "decode_timeout_s")
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
@@ -64,9 +64,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     if settings.use_ema:
         if "ema" not in state["extras"]:
             raise ValueError(f"eval.use_ema=true but {cfg.checkpoint} holds no EMA weights")
-        model.load_state_dict(state["extras"]["ema"])
+        load_fitting(model, state["extras"]["ema"], f"{cfg.checkpoint} (EMA weights)")
     else:
-        model.load_state_dict(state["model"])
+        load_fitting(model, state["model"], str(cfg.checkpoint))
     model.to(device)
     if context.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,5 +89,5 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         finish_distributed(context)
     summary = {**metrics, "checkpoint": str(cfg.checkpoint), "list": source, "views": [settings.num_clips, settings.num_crops], "out_dir": str(out_dir)}
     if context.is_main:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_summary(out_dir, summary)
     return summary

@@ -24,13 +24,15 @@ from ..distributed import barrier, finish_distributed, init_distributed, local_d
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.embed import clip_features, extract_embeddings
 from ..models.from_checkpoint import model_from_checkpoint
+from ..models.key_check import load_fitting
 from .run_dir import hydra_output_dir
+from .run_lock import lock_run_folder
 from .training import check_list
 
 log = logging.getLogger(__name__)
 
 # Keys of the trained run's data config that extraction may replace.
-DATA_OVERRIDES = ("root", "num_workers", "reader", "sampling", "sampling_rate")
+DATA_OVERRIDES = ("root", "num_workers", "reader", "sampling", "sampling_rate", "decode_timeout_s")
 # What must be equal for a resumed extraction to add shards to an existing folder.
 IDENTITY = ("checkpoint_sha256", "list_sha256", "num_clips", "num_frames", "sampling", "sampling_rate",
             "crop_size", "short_side", "pooling", "dtype", "shard_size", "per_clip")  # fmt: skip
@@ -54,7 +56,7 @@ def load_model_and_data(cfg: DictConfig) -> tuple[torch.nn.Module, DataSettings,
     the overrides ``cfg`` gives (root, workers, reader, sampling)."""
     state = load_checkpoint(cfg.checkpoint)
     model = model_from_checkpoint(state)
-    model.load_state_dict(state["model"])
+    load_fitting(model, state["model"], str(cfg.checkpoint))
     trained = OmegaConf.create(state["config"])
     for key in DATA_OVERRIDES:
         if cfg.get(key) is not None:
@@ -123,6 +125,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     device = resolve_device(cfg.device)
     context = init_distributed(device)
     device = local_device(device, context)
+    if context.is_main:
+        lock_run_folder(out.path)
     precision = resolve_precision(cfg.precision, device, int(model.encoder.embed_dim))
     model.to(device)
     if cfg.dtype not in ("float16", "float32"):

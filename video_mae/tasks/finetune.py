@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -29,7 +28,7 @@ from ..logging import RunLogger
 from ..models.classifier import VideoClassifier
 from ..models.pretrained import load_encoder_weights
 from ..models.probe import ProbeClassifier
-from .run_dir import open_run_dir
+from .run_dir import open_run_dir, write_summary
 from .training import check_list, plan_training
 
 log = logging.getLogger(__name__)
@@ -312,7 +311,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         logger.close()
     summary = {**summary, "best_val_top1": best.top1, "best_epoch": best.epoch, "test": test_metrics, "run_dir": str(run_dir)}
     if context.is_main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_summary(run_dir, summary)
     finish_distributed(context)
     return summary
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint
 from ..data.dataset import BadVideoLog
 from ..data.lists import VideoRecord
 from ..data.loader import evaluation_dataset
@@ -24,9 +23,10 @@ from ..engine.reconstruction import reconstruction_errors
 from ..engine.train import Trainer, TrainSettings
 from ..logging import RunLogger
 from ..masking import RunningCellMasking
+from ..models.key_check import load_fitting
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
-from .run_dir import open_run_dir
+from .run_dir import open_run_dir, write_summary
 from .training import check_list, plan_training
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,18 @@ def load_pretrained(path: str | Path, mask_ratio: float | None = None) -> tuple[
     """A pretraining checkpoint's model (on the CPU, eval mode) and data settings,
     rebuilt from the config stored in the checkpoint."""
     state = load_checkpoint(path)
-    cfg = OmegaConf.create(state["config"])
+    config = state.get("config")
+    if not isinstance(config, dict) or "mask" not in config or "decoder_dim" not in config.get("model", {}):
+        kind = "a fine-tuned classifier" if "classifier" in state.get("extras", {}) else "not a pretraining checkpoint"
+        raise CheckpointError(
+            f"{path}: {kind}; reconstructions need a vmae-pretrain checkpoint (its decoder and mask settings)"
+        )
+    cfg = OmegaConf.create(config)
     if mask_ratio is not None:
         cfg.mask.ratio = mask_ratio
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg, data)
-    model.load_state_dict(state["model"])
+    load_fitting(model, state["model"], str(path))
     return model.eval(), data
 
 
@@ -249,6 +255,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     if last_scores:
         summary["reconstruction"] = dict(last_scores)
     if context.is_main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_summary(run_dir, summary)
     finish_distributed(context)
     return summary

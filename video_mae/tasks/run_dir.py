@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+from .run_lock import lock_run_folder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,26 @@ def config_changes(saved: dict, current: dict) -> list[str]:
     return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
 
 
+def remove_partial_checkpoints(folder: Path) -> None:
+    """Deletes ``.<name>.*.tmp`` files: checkpoints whose write a kill interrupted (the
+    previous checkpoint they were to replace is intact). Call only while holding the lock:
+    a live run's save in progress looks the same."""
+    if not folder.is_dir():
+        return
+    for partial in folder.glob(".*.tmp"):
+        log.info("removing %s, a checkpoint whose write was interrupted", partial)
+        partial.unlink(missing_ok=True)
+
+
 def open_run_dir(
     cfg: DictConfig, run_dir: str | Path | None, resume: bool, free_keys: Iterable[str], write: bool = True
 ) -> RunDir:
     """Creates the run directory (default: Hydra's), decides whether this is a resume
     and writes the resolved ``config.yaml``.
 
-    A directory with ``checkpoints/last.pt`` is resumed, unless ``resume`` is off
+    The main process first takes the folder's lock (``run_lock``: a second command in
+    the same folder stops with a message naming the holder) and removes the partial
+    checkpoints a kill during a save left. A directory with ``checkpoints/last.pt`` is resumed, unless ``resume`` is off
     (then it is an error: nothing already written is overwritten), or unless its
     ``config.yaml`` differs from ``cfg`` in keys other than ``free_keys`` (an error
     naming them). ``write=False`` (ranks other than the main one) checks only.
@@ -57,6 +76,9 @@ def open_run_dir(
     path = Path(run_dir) if run_dir is not None else hydra_output_dir()
     config = OmegaConf.to_container(cfg, resolve=True)
     last = path / "checkpoints" / "last.pt"
+    if write:
+        lock_run_folder(path)
+        remove_partial_checkpoints(path / "checkpoints")
     resume_from = None
     if last.is_file():
         if not resume:
@@ -79,3 +101,19 @@ def open_run_dir(
         path.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(config), path / "config.yaml")
     return RunDir(path=path, config=config, resume_from=resume_from)
+
+
+def write_summary(folder: Path, summary: dict) -> None:
+    """Writes ``folder/summary.json``. A key this process left empty (None) keeps the value
+    an earlier write of the same run held: re-opening a finished run must not erase it."""
+    path = Path(folder) / "summary.json"
+    merged = dict(summary)
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if isinstance(previous, dict):
+        for key, value in previous.items():
+            if merged.get(key) is None and value is not None:
+                merged[key] = value
+    path.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
