@@ -43,6 +43,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..data.lists import DataListError
     from ..engine.train import NonFiniteLossError
     from ..models.pretrained import PretrainedMismatch
+    from ..tasks.run_lock import RunFolderLocked
 
     return (
         ValueError,
@@ -52,27 +53,43 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         TooManyBadVideos,
         NonFiniteLossError,
         PretrainedMismatch,
+        RunFolderLocked,
         HydraException,
         OmegaConfBaseException,
     )
 
 
-def _hydra_app(config_name: str, task):
+def _fail(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message.strip().replace(chr(10), '; ')}", file=sys.stderr)
+    print(f"{prog}: (set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+    sys.exit(2)
+
+
+def _hydra_app(config_name: str, task_module: str):
+    """The console entry of one task: Hydra composes the config, then ``task_module.run``
+    gets it. The task (torch, timm) is imported only after composition, so that a config
+    error is reported in about a second instead of after the heavy imports."""
     import hydra
 
     register_resolvers()
     prog = {"evaluate": "vmae-eval"}.get(config_name, f"vmae-{config_name}")
+    # The user's own HYDRA_FULL_ERROR=1 keeps every traceback. Otherwise we set it, so that
+    # Hydra hands its own errors (a bad override, an unwritable run folder) to us instead
+    # of printing them itself, and report them in one line like the task's errors.
+    user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
     def main(cfg) -> None:
+        import importlib
+
+        task = importlib.import_module(task_module).run
         try:
             summary = task(cfg)
         except _user_errors() as err:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if user_full_error:
                 raise
-            message = str(err).strip().replace("\n", "; ")
-            print(f"{prog}: error: {message}", file=sys.stderr)
-            print(f"{prog}: (set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
-            sys.exit(2)
+            from .config_errors import describe_error
+
+            _fail(prog, describe_error(err))
         if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
             print(json.dumps(summary, indent=1))
 
@@ -80,35 +97,47 @@ def _hydra_app(config_name: str, task):
         # Under torchrun / srun only the first process writes: the others keep Hydra's
         # .hydra/ folder and log file out of the run directory.
         sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
-    return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)
+    app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)
+
+    def entry() -> None:
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        try:
+            app()
+        except (HydraException, OmegaConfBaseException) as err:
+            if user_full_error:
+                raise
+            from .config_errors import describe_config_error
+
+            _fail(prog, describe_config_error(err, config_name, CONFIG_PATH))
+        except OSError as err:  # e.g. a full disk while Hydra writes .hydra/ into the run folder
+            if user_full_error:
+                raise
+            _fail(prog, f"{err.strerror or err} ({err.filename or 'the run folder'}); nothing was trained")
+
+    return entry
 
 
 def pretrain() -> None:
     """vmae-pretrain: masked-autoencoder pretraining (a Hydra app)."""
-    from ..tasks.pretrain import run
-
-    _hydra_app("pretrain", run)()
+    _hydra_app("pretrain", "video_mae.tasks.pretrain")()
 
 
 def finetune() -> None:
     """vmae-finetune: fine-tuning or probing for action recognition (a Hydra app)."""
-    from ..tasks.finetune import run
-
-    _hydra_app("finetune", run)()
+    _hydra_app("finetune", "video_mae.tasks.finetune")()
 
 
 def evaluate() -> None:
     """vmae-eval: multi-view evaluation of a fine-tuned checkpoint (a Hydra app)."""
-    from ..tasks.evaluate import run
-
-    _hydra_app("evaluate", run)()
+    _hydra_app("evaluate", "video_mae.tasks.evaluate")()
 
 
 def extract() -> None:
     """vmae-extract: clip and video embeddings for a data list (a Hydra app)."""
-    from ..tasks.extract import run
-
-    _hydra_app("extract", run)()
+    _hydra_app("extract", "video_mae.tasks.extract")()
 
 
 # The argparse commands, each in its own module, re-exported for the console scripts.

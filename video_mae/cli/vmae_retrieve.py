@@ -71,6 +71,7 @@ def retrieve(argv: list[str] | None = None) -> int:
 
     import csv as csv_module
 
+    from ..checkpoint import CheckpointError
     from ..embedding_store import EmbeddingFolder
     from ..engine.search import make_index, retrieval_metrics
 
@@ -84,11 +85,17 @@ def retrieve(argv: list[str] | None = None) -> int:
                 raise ValueError(f"queries have {query_vectors.shape[1]} dimensions, the gallery {gallery.shape[1]}")
         else:
             query_vectors, query_index = _embed_query_videos(args, meta)
+            if query_vectors.shape[1] != gallery.shape[1]:
+                raise ValueError(
+                    f"{args.checkpoint}: embeds into {query_vectors.shape[1]} dimensions, the gallery "
+                    f"{args.gallery} into {gallery.shape[1]}; embed the queries with the gallery's model "
+                    "(leave out --checkpoint)"
+                )
         if len(query_index) == 0:
             raise ValueError("no query could be embedded")
         index = make_index(gallery, args.backend)
         scores, neighbours = index.search(query_vectors.astype("float32"), args.top_k)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, CheckpointError) as err:
         print(f"vmae-retrieve: error: {err}", file=sys.stderr)
         return 2
     results = []
