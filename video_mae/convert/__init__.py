@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..checkpoint import load_checkpoint
 from ..models.from_checkpoint import model_from_checkpoint
+from ..models.key_check import StateMismatch, load_fitting
 from .hf import ConversionError, hf_to_ours, read_hf_dir, write_hf_dir
 from .official import official_to_ours
 from .safe_load import UnsafeCheckpoint, load_foreign_checkpoint
@@ -26,7 +27,14 @@ def convert_checkpoint(source: str | Path, preset: dict | None = None, num_frame
     if source.is_dir():
         config, state = read_hf_dir(source)
         checkpoint = hf_to_ours(config, state, str(source))
-        model_from_checkpoint(checkpoint).load_state_dict(checkpoint["model"], strict=True)
+        try:
+            model = model_from_checkpoint(checkpoint)
+        except (AssertionError, ValueError, TypeError, RuntimeError) as err:
+            raise ConversionError(f"{source / 'config.json'}: describes a model that cannot be built ({err})") from None
+        try:
+            load_fitting(model, checkpoint["model"], f"{source / 'config.json'} and its weights")
+        except StateMismatch as err:
+            raise ConversionError(str(err)) from None
         return checkpoint
     if preset is None:
         raise ConversionError(f"{source}: an official checkpoint needs the architecture (model=vit_b, ...)")

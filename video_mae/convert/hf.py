@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import load_failure, set_default_mode
 from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
 from .ours import classification_checkpoint, encoder_config, pretraining_checkpoint
 
@@ -41,21 +42,81 @@ def _square(value, name: str) -> int:
     return int(value)
 
 
+# config.json fields we read, and the JSON types each must have (bool is not an int here).
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    **{key: (int,) for key in (
+        "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_frames",
+        "tubelet_size", "num_channels", "decoder_hidden_size", "decoder_num_hidden_layers",
+        "decoder_num_attention_heads", "decoder_intermediate_size",
+    )},
+    "image_size": (int, list),
+    "patch_size": (int, list),
+    "layer_norm_eps": (int, float),
+    "qkv_bias": (bool,),
+    "qv_bias": (bool,),
+    "use_mean_pooling": (bool,),
+    "norm_pix_loss": (bool,),
+    "hidden_act": (str,),
+    "model_type": (str,),
+    "architectures": (list,),
+    "id2label": (dict,),
+}  # fmt: skip
+
+
+def _check_config(config: object, path: Path) -> dict:
+    """config.json must be an object whose fields we read have the right types and fit together."""
+    if not isinstance(config, dict):
+        raise ConversionError(f"{path}: expected a JSON object, got a JSON {type(config).__name__}")
+    for key, types in _CONFIG_TYPES.items():
+        if key not in config:
+            continue
+        value = config[key]
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if wrong_bool or not isinstance(value, types):
+            wanted = " or ".join({int: "an integer", float: "a number", bool: "true/false", str: "a string",
+                                  list: "a list", dict: "an object"}[t] for t in types)  # fmt: skip
+            raise ConversionError(f"{path}: {key} must be {wanted}, got {json.dumps(value)}")
+        if isinstance(value, int) and not isinstance(value, bool) and key != "layer_norm_eps" and value < 1:
+            raise ConversionError(f"{path}: {key} must be at least 1, got {value}")
+    for width, heads in (("hidden_size", "num_attention_heads"), ("decoder_hidden_size", "decoder_num_attention_heads")):
+        if width in config and heads in config and config[width] % config[heads]:
+            raise ConversionError(
+                f"{path}: {heads}={config[heads]} does not divide {width}={config[width]} (each head needs an equal share)"
+            )
+    return config
+
+
 def read_hf_dir(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """(config.json as a dict, state dict) of a saved transformers model."""
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ConversionError(f"{folder}: no config.json (is it a Hugging Face model directory?)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConversionError(f"{config_path}: line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise ConversionError(f"{config_path}: not UTF-8 text") from None
+    config = _check_config(config, config_path)
     if config.get("model_type") not in (None, "videomae"):
         raise ConversionError(f"{config_path}: model_type is {config.get('model_type')!r}, not 'videomae'")
-    if (folder / "model.safetensors").is_file():
+    weights = folder / "model.safetensors"
+    if weights.is_file():
         from safetensors.torch import load_file
 
-        state = load_file(str(folder / "model.safetensors"))
+        try:
+            state = load_file(str(weights))
+        except Exception as err:  # SafetensorError: a truncated or foreign file
+            raise ConversionError(f"{weights}: not a readable safetensors file ({str(err).strip() or type(err).__name__})") from None
     elif (folder / "pytorch_model.bin").is_file():
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        weights = folder / "pytorch_model.bin"
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ConversionError(f"{weights}: not readable ({load_failure(err)})") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ConversionError(f"{weights}: expected a dict of tensors")
     else:
         raise ConversionError(f"{folder}: no model.safetensors or pytorch_model.bin")
     return config, state
@@ -281,5 +342,6 @@ def write_hf_dir(checkpoint: dict, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    set_default_mode(folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return folder

@@ -79,6 +79,8 @@ def _looks_like_csv_header(line: str) -> bool:
 def read_data_list(list_path: str | Path, root: str | Path | None = None) -> list[VideoRecord]:
     """Reads a data list (text or CSV, see the module docstring)."""
     list_path = Path(list_path)
+    if list_path.is_dir():
+        raise DataListError(f"{list_path}: is a directory, not a data list file")
     if not list_path.is_file():
         raise DataListError(f"{list_path}: data list not found")
     base = Path(root).expanduser() if root is not None else list_path.resolve().parent
@@ -93,10 +95,42 @@ def read_data_list(list_path: str | Path, root: str | Path | None = None) -> lis
     if _looks_like_csv_header(first):
         records = _read_csv(list_path, lines, base)
     else:
+        _refuse_foreign_header(list_path, lines.index(first) + 1, first)
         records = _read_text(list_path, lines, base)
     if not records:
         raise DataListError(f"{list_path}: the data list has no entries")
+    _refuse_conflicting_labels(list_path, records)
     return records
+
+
+def _refuse_foreign_header(list_path: Path, number: int, first: str) -> None:
+    """A first line of comma-separated names that is not a valid text row is a CSV header
+    without our columns: say which columns are wanted rather than "malformed line"."""
+    fields = [field.strip() for field in next(csv.reader([first]))]
+    if len(fields) < 2:
+        return
+    try:
+        int(first.rsplit(maxsplit=1)[-1])
+        return  # a text row whose path holds a comma
+    except ValueError:
+        pass
+    raise DataListError(
+        f"{list_path}:{number}: a CSV header needs the columns path and label (optionally start, end); "
+        f"found {', '.join(fields)}"
+    )
+
+
+def _refuse_conflicting_labels(list_path: Path, records: list[VideoRecord]) -> None:
+    """The same video (and segment) listed with two labels: one of them is wrong."""
+    seen: dict[tuple[str, float | None, float | None], VideoRecord] = {}
+    for record in records:
+        key = (record.path, record.start, record.end)
+        first = seen.setdefault(key, record)
+        if first.label != record.label:
+            raise DataListError(
+                f"{list_path}:{record.line}: {record.path} has label {record.label} here and label "
+                f"{first.label} at line {first.line}; a video has one label"
+            )
 
 
 def _read_text(list_path: Path, lines: list[str], base: Path) -> list[VideoRecord]:

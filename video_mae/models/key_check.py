@@ -36,3 +36,16 @@ def state_dict_problems(state: Mapping[str, torch.Tensor], wanted: Mapping[str, 
     if shapes:
         problems.append(f"shape mismatches (checkpoint vs model): {_listing(shapes, SHOWN_SHAPES, '; ')}")
     return problems
+
+
+class StateMismatch(ValueError):
+    """A state dict that does not fit the model its config describes."""
+
+
+def load_fitting(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``model.load_state_dict(state)``, or one error that names ``source`` and summarises
+    the difference (instead of PyTorch's line per key)."""
+    problems = state_dict_problems(state, model.state_dict())
+    if problems:
+        raise StateMismatch(f"{source}: the weights do not fit the model its config describes: {'; '.join(problems)}")
+    model.load_state_dict(state)
