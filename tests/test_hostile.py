@@ -324,13 +324,18 @@ def test_a_summary_is_never_overwritten_with_less(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == {"top1": 50.0, "first_loss": 1.5, "extra": 1}
 
 
-def test_checkpoints_respect_the_umask(tmp_path):
+def test_checkpoints_and_exports_respect_the_umask(checkpoints, tmp_path):
+    pytest.importorskip("safetensors")
+    from video_mae.convert import export_huggingface
+
     previous = os.umask(0o022)
     try:
         save_checkpoint({"model": {}}, tmp_path / "c.pt")
+        export_huggingface(checkpoints["pretrain"], tmp_path / "hf")
     finally:
         os.umask(previous)
     assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "hf" / "model.safetensors").stat().st_mode & 0o777 == 0o644
 
 
 # --- data lists -------------------------------------------------------------------------------

@@ -10,19 +10,54 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 
 CONFIG_PATH = "pkg://video_mae.conf"
 
 
+# What a run folder's name may hold: characters that survive both a shell unquoted and a
+# Hydra override value, so that `checkpoint=runs/pretrain/<name>/checkpoints/last.pt` can be
+# typed back exactly as `ls` shows it.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+_MAPPED = str.maketrans({"=": "-", ",": "_", "/": "_", "\\": "_"})
+
+
 def run_name(override_dirname: str) -> str:
-    """A run directory name from Hydra's ``override_dirname``: the overrides of the
-    command ('default' without any), flattened into one safe path component."""
-    name = override_dirname.replace("/", "_").replace("\\", "_") or "default"
-    if len(name) > 120:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    """A run directory name from Hydra's ``override_dirname`` (the command's overrides,
+    ``key=value`` joined by commas; 'default' without any). ``=`` becomes ``-``, ``,``
+    and path separators ``_``, anything else outside letters, digits and ``._+-`` ``_``;
+    when that drops information (quotes, brackets, spaces), or the name is too long, a
+    digest of the overrides keeps different commands apart. The same command always gives
+    the same name, so re-running it resumes."""
+    if not override_dirname:
+        return "default"
+    mapped = override_dirname.translate(_MAPPED)
+    name = _UNSAFE.sub("_", mapped).strip(".") or "_"
+    lossy = name != mapped
+    if lossy or len(name) > 120:
+        digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:10]
         name = f"{name[:100]}-{digest}"
     return name
+
+
+# Keys whose values are paths: a path that exists is passed to Hydra quoted when it holds
+# characters Hydra's override grammar gives a meaning to (a run folder of an older version
+# named `a=1,b=2`, a file with a space).
+PATH_KEYS = ("checkpoint", "pretrained", "list", "data.train_list", "data.val_list", "data.root", "root")
+_GRAMMAR = re.compile(r"[=,\s\[\]{}()'\"\\:$*?]")
+
+
+def quote_path_overrides(argv: list[str]) -> list[str]:
+    """``argv`` with ``key=<existing path>`` quoted for Hydra where the path needs it."""
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in PATH_KEYS and _GRAMMAR.search(value) and "'" not in value:
+            if not (value[:1] in "'\"" and value[-1:] == value[:1]) and os.path.exists(os.path.expanduser(value)):
+                arg = f"{key}='{value}'"
+        out.append(arg)
+    return out
 
 
 def register_resolvers() -> None:
@@ -97,6 +132,7 @@ def _hydra_app(config_name: str, task_module: str):
         # Under torchrun / srun only the first process writes: the others keep Hydra's
         # .hydra/ folder and log file out of the run directory.
         sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
+    sys.argv[1:] = quote_path_overrides(sys.argv[1:])
     app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(main)
 
     def entry() -> None:
