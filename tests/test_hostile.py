@@ -362,3 +362,28 @@ def test_a_directory_and_a_foreign_csv_header(tmp_path):
 def test_eval_and_extract_take_the_decode_timeout(tmp_path):
     for name in ("evaluate", "extract"):
         assert compose_config(name, ["checkpoint=x.pt", "decode_timeout_s=5"]).decode_timeout_s == 5
+
+
+def test_an_exported_classifier_runs_in_the_transformers_pipeline(checkpoints, demo_cache, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("av")
+    from video_mae.convert import export_huggingface
+
+    folder = export_huggingface(checkpoints["finetune"], tmp_path / "hf")
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {
+        p.name for p in folder.iterdir()
+    }
+    processor = transformers.AutoImageProcessor.from_pretrained(folder)
+    assert processor.crop_size == {"height": 32, "width": 32}
+    video = next(Path(demo_cache).glob("demo_v2_*/val/*/*.mp4"))
+    classify = transformers.pipeline("video-classification", model=str(folder))
+    # transformers 5 decodes a path with torchcodec (FFmpeg's shared libraries); decoded
+    # frames work everywhere.
+    from video_mae.data.readers import read_frames
+
+    frames = read_frames(str(video), list(range(0, 16, 2)), "pyav")  # [T, H, W, 3] uint8
+    results = classify(frames, top_k=3)
+    names = (next(Path(demo_cache).glob("demo_v2_*/classes.txt"))).read_text().split()
+    assert len(results) == 3 and all(r["label"] in names for r in results)
+    assert 0 < sum(r["score"] for r in results) <= 1 + 1e-6
+    assert "video-classification" in (folder / "README.md").read_text()

@@ -18,6 +18,7 @@ import torch
 
 from ..checkpoint import load_failure, set_default_mode
 from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from .hf_card import image_processor_config, model_card
 from .ours import classification_checkpoint, encoder_config, pretraining_checkpoint
 
 ARCHITECTURES = {
@@ -335,7 +336,8 @@ def ours_to_hf(checkpoint: dict) -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def write_hf_dir(checkpoint: dict, folder: str | Path) -> Path:
-    """Writes ``config.json`` and ``model.safetensors`` for ``transformers``' from_pretrained."""
+    """Writes ``config.json``, ``model.safetensors``, the processor configs and a model card
+    (``README.md``): a folder ``from_pretrained`` and ``pipeline()`` load."""
     from safetensors.torch import save_file
 
     config, state = ours_to_hf(checkpoint)
@@ -344,4 +346,6 @@ def write_hf_dir(checkpoint: dict, folder: str | Path) -> Path:
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"})
     set_default_mode(folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (folder / "preprocessor_config.json").write_text(json.dumps(image_processor_config(checkpoint), indent=2) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(model_card(checkpoint, config), encoding="utf-8")
     return folder
