@@ -113,3 +113,18 @@ def _few_threads():
 def tiny_finetune_overrides(demo_cache: Path) -> list[str]:
     """tiny_overrides without the MAE decoder keys (fine-tuning builds no decoder)."""
     return [o for o in tiny_overrides(demo_cache) if not o.startswith("model.decoder")]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory, demo_cache) -> dict[str, Path]:
+    """A tiny pretraining checkpoint and a classifier fine-tuned from it."""
+    from video_mae.tasks import finetune, pretrain
+
+    root = tmp_path_factory.mktemp("tiny_checkpoints")
+    pretrain.run(compose_config("pretrain", tiny_overrides(demo_cache) + ["train.epochs=1", "recon_every_epochs=0"]), root / "pre")
+    pretrained = root / "pre" / "checkpoints" / "last.pt"
+    ft = compose_config(
+        "finetune", tiny_finetune_overrides(demo_cache) + [f"pretrained={pretrained}", "train.epochs=1", "eval.num_clips=1"]
+    )
+    finetune.run(ft, root / "ft")
+    return {"pretrain": pretrained, "finetune": root / "ft" / "checkpoints" / "last.pt", "root": root}

@@ -45,19 +45,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
     return error
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, demo_cache) -> dict[str, Path]:
-    """A tiny pretraining checkpoint and a classifier fine-tuned from it."""
-    root = tmp_path_factory.mktemp("hostile")
-    pretrain_task.run(compose_config("pretrain", tiny_overrides(demo_cache) + ["train.epochs=1", "recon_every_epochs=0"]), root / "pre")
-    pretrained = root / "pre" / "checkpoints" / "last.pt"
-    ft = compose_config(
-        "finetune", tiny_finetune_overrides(demo_cache) + [f"pretrained={pretrained}", "train.epochs=1", "eval.num_clips=1"]
-    )
-    finetune_task.run(ft, root / "ft")
-    return {"pretrain": pretrained, "finetune": root / "ft" / "checkpoints" / "last.pt", "root": root}
-
-
 # --- config errors: answered before the heavy imports, with the key meant ----------------
 
 
@@ -109,9 +96,9 @@ def test_a_pickled_object_is_refused_without_unsafe_advice(tmp_path):
     assert "weights_only=False" not in message and "weights_only" not in message
 
 
-def test_a_fine_tuned_checkpoint_given_to_visualize(checkpoints, demo_cache, tmp_path, capsys):
+def test_a_fine_tuned_checkpoint_given_to_visualize(tiny_checkpoints, demo_cache, tmp_path, capsys):
     video = next(Path(demo_cache).glob("demo_v2_*/train/*/*.mp4"))
-    code = visualize_cli([str(checkpoints["finetune"]), str(video), "--out", str(tmp_path)])
+    code = visualize_cli([str(tiny_checkpoints["finetune"]), str(video), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "fine-tuned classifier" in err and "vmae-pretrain checkpoint" in err
     assert "Traceback" not in err
@@ -124,9 +111,9 @@ def config_disagreeing_with_weights(source: Path, target: Path) -> Path:
     return target
 
 
-def test_a_config_that_disagrees_with_its_weights_is_one_message(checkpoints, demo_cache, tmp_path, capsys):
-    bad_pre = config_disagreeing_with_weights(checkpoints["pretrain"], tmp_path / "bad_pre.pt")
-    bad_ft = config_disagreeing_with_weights(checkpoints["finetune"], tmp_path / "bad_ft.pt")
+def test_a_config_that_disagrees_with_its_weights_is_one_message(tiny_checkpoints, demo_cache, tmp_path, capsys):
+    bad_pre = config_disagreeing_with_weights(tiny_checkpoints["pretrain"], tmp_path / "bad_pre.pt")
+    bad_ft = config_disagreeing_with_weights(tiny_checkpoints["finetune"], tmp_path / "bad_ft.pt")
     video = next(Path(demo_cache).glob("demo_v2_*/train/*/*.mp4"))
     assert visualize_cli([str(bad_pre), str(video), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -138,13 +125,13 @@ def test_a_config_that_disagrees_with_its_weights_is_one_message(checkpoints, de
         evaluate_task.run(compose_config("evaluate", [f"checkpoint={bad_ft}", "num_workers=0"]), tmp_path / "ev")
 
 
-def test_retrieval_with_a_model_of_another_width(checkpoints, demo_cache, tmp_path, capsys):
+def test_retrieval_with_a_model_of_another_width(tiny_checkpoints, demo_cache, tmp_path, capsys):
     gallery = tmp_path / "gallery"
-    extract_task.run(compose_config("extract", [f"checkpoint={checkpoints['pretrain']}", "num_workers=0", "progress_bar=false"]), gallery)
+    extract_task.run(compose_config("extract", [f"checkpoint={tiny_checkpoints['pretrain']}", "num_workers=0", "progress_bar=false"]), gallery)
     # The same architecture, 48 wide instead of 32: a checkpoint as vmae-pretrain writes one.
     from video_mae.models.from_checkpoint import model_from_checkpoint
 
-    state = load_checkpoint(checkpoints["pretrain"])
+    state = load_checkpoint(tiny_checkpoints["pretrain"])
     for key, value in (("embed_dim", 48), ("num_heads", 2)):
         state["config"]["model"]["encoder"][key] = value
     state["model"] = model_from_checkpoint(state).state_dict()
@@ -324,14 +311,14 @@ def test_a_summary_is_never_overwritten_with_less(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == {"top1": 50.0, "first_loss": 1.5, "extra": 1}
 
 
-def test_checkpoints_and_exports_respect_the_umask(checkpoints, tmp_path):
+def test_checkpoints_and_exports_respect_the_umask(tiny_checkpoints, tmp_path):
     pytest.importorskip("safetensors")
     from video_mae.convert import export_huggingface
 
     previous = os.umask(0o022)
     try:
         save_checkpoint({"model": {}}, tmp_path / "c.pt")
-        export_huggingface(checkpoints["pretrain"], tmp_path / "hf")
+        export_huggingface(tiny_checkpoints["pretrain"], tmp_path / "hf")
     finally:
         os.umask(previous)
     assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o644
@@ -364,12 +351,12 @@ def test_eval_and_extract_take_the_decode_timeout(tmp_path):
         assert compose_config(name, ["checkpoint=x.pt", "decode_timeout_s=5"]).decode_timeout_s == 5
 
 
-def test_an_exported_classifier_runs_in_the_transformers_pipeline(checkpoints, demo_cache, tmp_path):
+def test_an_exported_classifier_runs_in_the_transformers_pipeline(tiny_checkpoints, demo_cache, tmp_path):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("av")
     from video_mae.convert import export_huggingface
 
-    folder = export_huggingface(checkpoints["finetune"], tmp_path / "hf")
+    folder = export_huggingface(tiny_checkpoints["finetune"], tmp_path / "hf")
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {
         p.name for p in folder.iterdir()
     }
