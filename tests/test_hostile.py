@@ -373,4 +373,6 @@ def test_an_exported_classifier_runs_in_the_transformers_pipeline(tiny_checkpoin
     names = (next(Path(demo_cache).glob("demo_v2_*/classes.txt"))).read_text().split()
     assert len(results) == 3 and all(r["label"] in names for r in results)
     assert 0 < sum(r["score"] for r in results) <= 1 + 1e-6
-    assert "video-classification" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "video-classification" in card and "## Evaluation" in card and "- top1: " in card
+    assert transformers.AutoModel.from_pretrained(folder) is not None  # offline, from the folder alone

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..checkpoint import load_checkpoint
@@ -44,7 +45,15 @@ def convert_checkpoint(source: str | Path, preset: dict | None = None, num_frame
 def export_huggingface(checkpoint: str | Path | dict, folder: str | Path) -> Path:
     """Writes one of our pretraining or classification checkpoints as a transformers directory."""
     state = load_checkpoint(checkpoint) if not isinstance(checkpoint, dict) else checkpoint
-    return write_hf_dir(state, folder)
+    metrics = None
+    if not isinstance(checkpoint, dict):
+        # A run folder's checkpoints/<name>.pt: its evaluation lies in the folder above.
+        report = Path(checkpoint).resolve().parent.parent / "metrics.json"
+        try:
+            metrics = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else None
+        except (OSError, ValueError):
+            metrics = None
+    return write_hf_dir(state, folder, metrics if isinstance(metrics, dict) else None)
 
 
 __all__ = [

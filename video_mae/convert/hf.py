@@ -335,7 +335,7 @@ def ours_to_hf(checkpoint: dict) -> tuple[dict, dict[str, torch.Tensor]]:
     return hf_config, out
 
 
-def write_hf_dir(checkpoint: dict, folder: str | Path) -> Path:
+def write_hf_dir(checkpoint: dict, folder: str | Path, metrics: dict | None = None) -> Path:
     """Writes ``config.json``, ``model.safetensors``, the processor configs and a model card
     (``README.md``): a folder ``from_pretrained`` and ``pipeline()`` load."""
     from safetensors.torch import save_file
@@ -347,5 +347,5 @@ def write_hf_dir(checkpoint: dict, folder: str | Path) -> Path:
     set_default_mode(folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / "preprocessor_config.json").write_text(json.dumps(image_processor_config(checkpoint), indent=2) + "\n", encoding="utf-8")
-    (folder / "README.md").write_text(model_card(checkpoint, config), encoding="utf-8")
+    (folder / "README.md").write_text(model_card(checkpoint, config, metrics), encoding="utf-8")
     return folder

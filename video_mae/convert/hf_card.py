@@ -41,8 +41,9 @@ def image_processor_config(checkpoint: dict) -> dict:
     }
 
 
-def model_card(checkpoint: dict, hf_config: dict) -> str:
-    """A README.md for the folder, written from what the checkpoint records."""
+def model_card(checkpoint: dict, hf_config: dict, metrics: dict | None = None) -> str:
+    """A README.md for the folder, written from what the checkpoint records, and from the
+    run's ``metrics.json`` (its multi-view evaluation) when there is one."""
     config = checkpoint["config"]
     data, enc = config.get("data") or {}, config["model"]["encoder"]
     classifier = "VideoMAEForVideoClassification" in hf_config.get("architectures", [])
@@ -75,6 +76,13 @@ def model_card(checkpoint: dict, hf_config: dict) -> str:
         f"Weights {trained}; step {checkpoint.get('step', 'unknown')}, epoch {checkpoint.get('epoch', 'unknown')}.",
         f"Training data: {data.get('train_list') or 'the video_mae demo dataset'}.",
         "",
+    ]
+    if metrics:
+        shown = {k: metrics[k] for k in ("top1", "top5", "mean_class_accuracy", "num_videos") if k in metrics}
+        lines += ["## Evaluation", "", "From the run's `metrics.json` (`vmae-eval`'s multi-view protocol):", ""]
+        lines += [f"- {key}: {value:.2f}" if isinstance(value, float) else f"- {key}: {value}" for key, value in shown.items()]
+        lines += [""]
+    lines += [
         "## Use",
         "",
         "```python",
