@@ -31,7 +31,7 @@ class RunLogger:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
                 warnings.warn(
-                    "log.tensorboard=true but tensorboard is not installed "
+                    "train.tensorboard=true but tensorboard is not installed "
                     "(pip install 'video_mae[tensorboard]'); logging to log.jsonl only",
                     stacklevel=2,
                 )

@@ -60,6 +60,40 @@ def quote_path_overrides(argv: list[str]) -> list[str]:
     return out
 
 
+# What a finished run folder may hold that a user looks at next, in that order.
+_RESULTS = (
+    ("checkpoint", "checkpoints/best.pt"), ("checkpoint", "checkpoints/last.pt"), ("metrics", "metrics.json"),
+    ("curves", "curves.png"), ("reconstructions", "reconstructions"), ("confusion matrix", "confusion_matrix.png"),
+    ("embeddings", "embeddings.npy"), ("log", "log.jsonl"),
+)  # fmt: skip
+
+
+def closing_lines(prog: str, summary: dict, seconds: float) -> str:
+    """The human end of a run (the JSON summary above it is for scripts): wall time, the
+    headline numbers, and where the results lie."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    numbers = []
+    for key, name in (("best_val_top1", "best val top-1"), ("top1", "top-1"), ("last_loss", "last loss")):
+        if isinstance(summary.get(key), (int, float)):
+            numbers.append(f"{name} {summary[key]:.4g}")
+    test = summary.get("test")
+    if isinstance(test, dict) and isinstance(test.get("top1"), (int, float)):
+        numbers.append(f"test top-1 {test['top1']:.4g}")
+    recon = summary.get("reconstruction")
+    if isinstance(recon, dict) and isinstance(recon.get("hidden_mse"), (int, float)):
+        numbers.append(f"hidden-tubelet error {recon['hidden_mse']:.4f} (mean colour {recon.get('mean_colour_mse', float('nan')):.4f})")
+    lines = [f"{prog}: done in {minutes}:{secs:02d}" + (f"; {', '.join(numbers)}" if numbers else "")]
+    run_dir = summary.get("run_dir")
+    if run_dir:
+        seen = set()
+        for label, relative in _RESULTS:
+            path = os.path.join(run_dir, relative)
+            if label not in seen and os.path.exists(path):
+                seen.add(label)
+                lines.append(f"  {label}: {path}")
+    return "\n".join(lines)
+
+
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
@@ -116,7 +150,10 @@ def _hydra_app(config_name: str, task_module: str):
     def main(cfg) -> None:
         import importlib
 
+        import time
+
         task = importlib.import_module(task_module).run
+        started = time.perf_counter()
         try:
             summary = task(cfg)
         except _user_errors() as err:
@@ -127,6 +164,7 @@ def _hydra_app(config_name: str, task_module: str):
             _fail(prog, describe_error(err))
         if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
             print(json.dumps(summary, indent=1))
+            print(closing_lines(prog, summary, time.perf_counter() - started), file=sys.stderr)
 
     if os.environ.get("RANK", "0") != "0" or os.environ.get("SLURM_PROCID", "0") != "0":
         # Under torchrun / srun only the first process writes: the others keep Hydra's

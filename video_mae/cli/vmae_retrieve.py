@@ -73,7 +73,7 @@ def retrieve(argv: list[str] | None = None) -> int:
 
     from ..checkpoint import CheckpointError
     from ..embedding_store import EmbeddingFolder
-    from ..engine.search import make_index, retrieval_metrics
+    from ..engine.search import FaissSearch, make_index, retrieval_metrics
 
     try:
         gallery_folder = EmbeddingFolder(args.gallery)
@@ -94,6 +94,8 @@ def retrieve(argv: list[str] | None = None) -> int:
         if len(query_index) == 0:
             raise ValueError("no query could be embedded")
         index = make_index(gallery, args.backend)
+        search = "FAISS (exact inner product)" if isinstance(index, FaissSearch) else "exact search (NumPy, chunked)"
+        print(f"vmae-retrieve: {len(query_index)} queries against {len(gallery_index)} gallery videos, {search}", file=sys.stderr)
         scores, neighbours = index.search(query_vectors.astype("float32"), args.top_k)
     except (FileNotFoundError, ValueError, CheckpointError) as err:
         print(f"vmae-retrieve: error: {err}", file=sys.stderr)

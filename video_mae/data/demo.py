@@ -301,7 +301,10 @@ def dataset_name(spec: DemoSpec) -> str:
 
 def _generate(folder: Path, spec: DemoSpec) -> None:
     total = sum(spec.per_class(split) for split in SPLITS) * len(spec.classes)
-    log.info("generating the demo dataset (%s world, %d videos) into %s", spec.world, total, folder.parent)
+    log.info("generating the demo dataset (%s world, %d videos) into %s; done once, then cached", spec.world, total, folder.parent)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="demo videos", unit="video", leave=False, disable=total < 100)
     for split in SPLITS:
         entries = []
         for label in range(len(spec.classes)):
@@ -311,7 +314,9 @@ def _generate(folder: Path, spec: DemoSpec) -> None:
                 (folder / relative).parent.mkdir(parents=True, exist_ok=True)
                 write_mp4(folder / relative, render_video(label, rng, spec), fps=spec.fps)
                 entries.append((relative, label))
+                bar.update()
         write_data_list(folder / f"{split}.txt", entries)
+    bar.close()
     (folder / "classes.txt").write_text("".join(f"{name}\n" for name in spec.classes), encoding="utf-8")
     described = {k: v for k, v in asdict(spec).items() if k not in ("cache_dir", "train_split")}
     (folder / "spec.json").write_text(json.dumps({"format": FORMAT_VERSION, **described}, indent=1), encoding="utf-8")

@@ -77,22 +77,35 @@ def write_confusion_csv(path: str | Path, matrix: torch.Tensor, class_names: Seq
 
 def confusion_image(matrix: torch.Tensor, class_names: Sequence[str]) -> np.ndarray:
     """uint8 RGB picture of a row-normalised confusion matrix (white = 0, dark blue =
-    the whole row), with class names along the left edge for up to 60 classes."""
+    the whole row): rows are the true classes, named along the left edge, columns the
+    predicted ones, named (turned) along the bottom, for up to 60 classes; axis titles."""
     from PIL import Image, ImageDraw
 
     k = matrix.shape[0]
     cell = int(np.clip(600 // max(k, 1), 3, 40))
     rates = (matrix.float() / matrix.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
     label_width = 0 if k > 60 else min(160, 7 * max(len(n) for n in class_names) + 8)
-    image = Image.new("RGB", (label_width + k * cell + 1, k * cell + 1), "white")
+    title = 14  # one line of PIL's default font
+    left, top = title + label_width, title
+    width, height = left + k * cell + 1, top + k * cell + 1 + label_width + title
+    image = Image.new("RGB", (max(width, 140), height), "white")
     draw = ImageDraw.Draw(image)
+    draw.text((left, 1), "rows: true class", fill="black")
+    draw.text((left, height - title + 1), "columns: predicted class", fill="black")
+    side = Image.new("RGB", (k * cell + 1, title), "white")  # the row axis title, turned
+    ImageDraw.Draw(side).text((2, 1), "true", fill="black")
+    image.paste(side.rotate(90, expand=True), (0, top))
     for i in range(k):
         if label_width:
-            draw.text((2, i * cell + max(0, (cell - 10) // 2)), class_names[i][: (label_width - 8) // 7], fill="black")
+            name = class_names[i][: (label_width - 8) // 7]
+            draw.text((title + 2, top + i * cell + max(0, (cell - 10) // 2)), name, fill="black")
+            turned = Image.new("RGB", (label_width, max(cell, 1)), "white")
+            ImageDraw.Draw(turned).text((2, max(0, (cell - 10) // 2)), name, fill="black")
+            image.paste(turned.rotate(90, expand=True), (left + i * cell, top + k * cell + 1))
         for j in range(k):
             shade = rates[i, j]
             colour = (int(255 - 225 * shade), int(255 - 180 * shade), int(255 - 60 * shade))
-            x, y = label_width + j * cell, i * cell
+            x, y = left + j * cell, top + i * cell
             draw.rectangle([x, y, x + cell, y + cell], fill=colour, outline=(220, 220, 220) if cell >= 8 else None)
             if cell >= 28 and matrix[i, j] > 0:
                 draw.text((x + 3, y + cell // 3), str(int(matrix[i, j])), fill="black" if shade < 0.6 else "white")

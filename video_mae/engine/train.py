@@ -4,6 +4,7 @@ non-finite handling, logging and checkpoints. No Hydra below this line."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from ..logging import RunLogger, read_log_records
 from ..validation import check_types
 from .device import autocast, make_grad_scaler
 from .schedule import WarmupCosineSchedule
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ class Trainer:
         self.batches_done = 0
         self.step = 0
         self.counters = {"nonfinite_skipped": 0, "bad_videos": 0}
+        self._epoch_clips = 0  # clips this rank trained on in the current epoch (the epoch line)
         self._nonfinite = _NonFiniteTracker(device)
         # With the fused AdamW (the default on CUDA) and no loss scaler, non-finite
         # steps are skipped on the device and counted at log points (no sync per step).
@@ -330,10 +334,15 @@ class Trainer:
         self.model.train()
         window = _LogWindow(self.device)
         summary: dict[str, Any] = {"first_loss": None, "last_loss": None}
+        started, first_epoch = time.perf_counter(), self.epoch
         while not self.finished:
             epoch = self.epoch
+            epoch_start, self._epoch_clips = time.perf_counter(), 0
             self._train_epoch(epoch, window, summary)
             self.epoch, self.batches_done = epoch + 1, 0
+            if self.logger.enabled:
+                clips = self._epoch_clips * self.context.world_size
+                self._report_epoch(epoch, summary, time.perf_counter() - epoch_start, clips, started, first_epoch)
             path = self.save()
             if self.settings.save_every_epochs and self.epoch % self.settings.save_every_epochs == 0:
                 self.save(f"epoch_{self.epoch:04d}.pt")
@@ -350,6 +359,18 @@ class Trainer:
         if losses:
             summary = {**summary, "first_loss": losses[0], "last_loss": losses[-1]}
         return {**summary, "step": self.step, "epochs": self.epoch, **self.counters}
+
+    def _report_epoch(self, epoch: int, summary: dict, seconds: float, clips: int, started: float, first_epoch: int) -> None:
+        """One kept console line per epoch (the progress bar of an epoch disappears)."""
+        elapsed = time.perf_counter() - started
+        done = self.epoch - first_epoch
+        remaining = elapsed / max(done, 1) * (self.settings.epochs - self.epoch)
+        loss = summary.get("last_loss")
+        log.info(
+            "epoch %d/%d: train loss %s, lr %.2e, %.1f clips/s, elapsed %s, ETA %s",
+            epoch + 1, self.settings.epochs, f"{loss:.4f}" if loss is not None else "n/a",
+            self.optimizer.param_groups[0]["lr"], clips / max(seconds, 1e-9), _clock(elapsed), _clock(remaining),
+        )  # fmt: skip
 
     def _train_epoch(self, epoch: int, window: "_LogWindow", summary: dict[str, Any]) -> None:
         settings = self.settings
@@ -386,6 +407,7 @@ class Trainer:
                     (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
                 self.batches_done += 1
                 window.clips += clips.shape[0]
+                self._epoch_clips += clips.shape[0]
                 bar.update(1)
                 if self.batches_done % accum:
                     continue
@@ -422,6 +444,12 @@ class Trainer:
                     self.save()
         finally:
             bar.close()
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
 
 class _NonFiniteTracker:
     """Counts skipped (non-finite) steps on the device; ``read`` is the only sync."""
