@@ -59,6 +59,8 @@ def test_finetune_from_pretrained_writes_the_reports(finetuned, pretrained):
     assert loaded["loaded"] == 28 and loaded["adapted"] == []
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
     assert best["extras"]["classifier"]["num_classes"] == 8
+    # best.pt is for evaluation: weights without the optimizer state that last.pt keeps for resuming.
+    assert "optimizer" not in best and "rng" not in best and "optimizer" in load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert best["extras"]["best"]["epoch"] in (1, 2)
     assert len(records(run_dir, "val")) == 2
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config, tiny_finetune_overrides, tiny_overrides
+from conftest import compose_config, tiny_overrides
 from video_mae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from video_mae.cli import convert as convert_cli
 from video_mae.cli import retrieve as retrieve_cli
@@ -24,7 +24,6 @@ from video_mae.data.lists import DataListError, read_data_list
 from video_mae.models.key_check import StateMismatch
 from video_mae.tasks import evaluate as evaluate_task
 from video_mae.tasks import extract as extract_task
-from video_mae.tasks import finetune as finetune_task
 from video_mae.tasks import pretrain as pretrain_task
 from video_mae.tasks.run_dir import open_run_dir, write_summary
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer
@@ -147,10 +145,16 @@ def pretraining_grid(state: dict) -> list[int]:
         raise ValueError("pretrained: the checkpoint holds no pretraining config (model.encoder); is it a vmae-pretrain checkpoint?") from None
 
 
-def _copy_atomically(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+# What best.pt keeps of last.pt: the weights and what evaluating or exporting them needs.
+# The optimizer state (twice the weights, for AdamW), scaler and RNG states only serve a
+# resume, which always starts from last.pt.
+BEST_KEYS = ("model", "config", "extras", "epoch", "step", "counters")
+
+
+def write_best(last: Path, target: Path) -> None:
+    """``target`` (best.pt): the evaluation part of the just-written ``last`` checkpoint."""
+    state = load_checkpoint(last)
+    save_checkpoint({key: state[key] for key in BEST_KEYS if key in state}, target)
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
@@ -240,7 +244,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             # the file carries the new best score, then copy it.
             save_path = trainer.save()
             if context.is_main:
-                _copy_atomically(save_path, run_dir / "checkpoints" / "best.pt")
+                write_best(save_path, run_dir / "checkpoints" / "best.pt")
             barrier(context)
         logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
         log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
