@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import indexed_frames
 from video_mae.data.encode import write_mp4
 
@@ -84,3 +86,17 @@ def test_learning_bench_writes_its_table_plot_and_runs(tmp_path, demo_cache):
     # Run again: every run is complete, nothing is trained twice, the same table comes out.
     again = subprocess.run(args, capture_output=True, text=True)
     assert again.returncode == 0 and (out / "table.md").read_text() == table
+
+
+def test_extraction_benchmark_times_both_sides_on_the_same_frames(tiny_checkpoints, tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from video_mae.cli import bench
+
+    out = tmp_path / "extract.json"
+    assert bench(["extract", "--checkpoint", str(tiny_checkpoints["pretrain"]), "--videos", "6", "--batch", "4", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| ours |" in text and "| transformers |" in text
+    report = json.loads(out.read_text())
+    assert [t["implementation"] for t in report["timings"]] == ["ours", "transformers"]
+    assert all(t["videos"] == 6 and t["total_s"] > 0 and t["decode_s"] > 0 and t["forward_s"] > 0 for t in report["timings"])
+    assert report["cosine_gap"] < 1e-3  # the same model on the same frames: the same embeddings

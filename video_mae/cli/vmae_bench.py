@@ -69,6 +69,22 @@ def bench(argv: list[str] | None = None) -> int:
     reader.add_argument("--frames", type=int, default=16)
     reader.add_argument("--sampling-rate", type=int, default=4)
     reader.add_argument("--json", type=Path)
+    extract = commands.add_parser(
+        "extract", help="end-to-end embedding extraction (decode, prepare, forward), ours vs transformers' model and processor"
+    )
+    extract.add_argument("--checkpoint", type=Path, help="a vmae-pretrain checkpoint (default: a randomly initialised --model)")
+    extract.add_argument("--model", default="vit_s", help="preset without --checkpoint (default vit_s)")
+    extract.add_argument("--list", type=Path, help="data list (default: the demo's validation list)")
+    extract.add_argument("--root", type=Path)
+    extract.add_argument("--videos", type=int, default=32, help="videos to embed (the list repeated as needed; default 32)")
+    extract.add_argument("--frames", type=int, default=16)
+    extract.add_argument("--size", type=int, default=224)
+    extract.add_argument("--sampling-rate", type=int, default=4)
+    extract.add_argument("--batch", type=int, default=8)
+    extract.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    extract.add_argument("--device", default="auto")
+    extract.add_argument("--no-transformers", action="store_true", help="time our side only")
+    extract.add_argument("--json", type=Path)
     learning = commands.add_parser(
         "learning", help="does pretraining pay off: fine-tuning and probes with few labels, pretrained vs random init (demo data)"
     )
@@ -84,6 +100,8 @@ def bench(argv: list[str] | None = None) -> int:
 
     if args.command == "learning":
         return _learning(args)
+    if args.command == "extract":
+        return _extract(args)
 
     from dataclasses import asdict, replace
 
@@ -200,6 +218,63 @@ def _learning(args: argparse.Namespace) -> int:
         return 2
     print((args.out / "table.md").read_text(encoding="utf-8"))
     print(f"results: {args.out / 'results.json'}, plot: {args.out / 'accuracy.png'}")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench import build_ours
+    from ..bench_extract import bench_extract, extract_table
+    from ..checkpoint import CheckpointError
+    from ..data.lists import DataListError, VideoRecord, read_data_list
+    from ..data.settings import DataSettings
+    from ..engine.device import resolve_device, resolve_precision
+
+    try:
+        device = resolve_device(args.device)
+        if args.checkpoint is not None:
+            from ..tasks.pretrain import load_pretrained
+
+            model, data = load_pretrained(args.checkpoint)
+            config = torch.load(args.checkpoint, map_location="cpu", weights_only=True)["config"]
+        else:
+            size = _preset_sizes(args.model)
+            torch.manual_seed(0)
+            model = build_ours(size, args.frames, args.size, 2, 0.9)
+            data = DataSettings(
+                name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None,
+                num_frames=args.frames, sampling_rate=args.sampling_rate, crop_size=args.size, num_workers=0,
+            )  # fmt: skip
+            enc = model.encoder
+            config = {
+                "model": {
+                    "encoder": {"img_size": args.size, "patch_size": size.patch_size, "num_frames": args.frames, "tubelet_size": 2,
+                                "embed_dim": size.embed_dim, "depth": size.depth, "num_heads": size.num_heads,
+                                "mlp_ratio": size.mlp_ratio, "norm_eps": float(enc.norm.eps)},
+                    "decoder_dim": size.decoder_dim, "decoder_depth": size.decoder_depth,
+                    "decoder_num_heads": size.decoder_num_heads, "norm_pix_loss": True,
+                },
+                "data": {"crop_size": args.size, "mean": list(data.mean), "std": list(data.std)},
+            }  # fmt: skip
+        records = read_data_list(args.list, args.root) if args.list else (data.records()[1] or data.records()[0])
+    except (ValueError, CheckpointError, DataListError) as err:
+        print(f"vmae-bench: error: {err}", file=sys.stderr)
+        return 2
+    wanted = [records[i % len(records)] for i in range(args.videos)]
+    wanted = [VideoRecord(row=i, path=r.path, label=r.label) for i, r in enumerate(wanted)]
+    precision = resolve_precision(args.precision, device, int(model.encoder.embed_dim))
+    timings, gap = bench_extract(model, config, wanted, data, device, precision, args.batch, not args.no_transformers)
+    print(f"{len(wanted)} videos, {data.num_frames} frames every {data.sampling_rate}, {data.crop_size} px, "
+          f"{int(model.encoder.embed_dim)} wide, {precision} on {torch_device_name(device)}")  # fmt: skip
+    print(extract_table(timings))
+    if gap is not None:
+        print(f"largest cosine distance between the two sides' embeddings: {gap:.2e}")
+    if args.json:
+        from dataclasses import asdict
+
+        rows = [{**asdict(t), "videos_per_s": t.videos_per_s} for t in timings]
+        args.json.write_text(json.dumps({"timings": rows, "cosine_gap": gap, "precision": precision}, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
