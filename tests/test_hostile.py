@@ -4,6 +4,7 @@ wrong kind, a full disk, a second writer in a run folder, leftovers of a kill, b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -142,15 +143,24 @@ def test_retrieval_with_a_model_of_another_width(tiny_checkpoints, demo_cache, t
     assert code == 2 and "48 dimensions" in err and "32" in err and "Traceback" not in err
 
 
-def test_a_full_disk_during_a_save_names_the_space_needed(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, options: str):
+    """A tmpfs mounted at ``folder`` (a real full disk); the test is skipped where root
+    or the kernel does not allow mounting."""
+    folder.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a small tmpfs")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_disk_during_a_save_names_the_space_needed(tmp_path):
+    with small_tmpfs(tmp_path / "small", "size=2m") as mount:
         save_checkpoint({"model": {"w": torch.zeros(1000)}, "step": 1}, mount / "last.pt")
         with pytest.raises(CheckpointError) as caught:
             save_checkpoint({"model": {"w": torch.zeros(2_000_000)}, "step": 2}, mount / "last.pt")  # 8 MB
@@ -159,24 +169,13 @@ def test_a_full_disk_during_a_save_names_the_space_needed(tmp_path):
         assert "enforce fail" not in message
         assert load_checkpoint(mount / "last.pt")["step"] == 1
         assert [p.name for p in mount.iterdir()] == ["last.pt"]  # no partial file left behind
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_full_disk_before_the_start_is_one_line(tmp_path):
-    mount = tmp_path / "full"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a small tmpfs")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k,nr_inodes=4", "tmpfs", str(mount)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "full", "size=4k,nr_inodes=4") as mount:
         (mount / "filler").write_bytes(b"x" * 4096)  # fill it
         result = command("vmae-pretrain", f"hydra.run.dir={mount / 'run'}", cwd=tmp_path)
         assert_one_line_error(result, "No space left on device")
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 # --- Hugging Face folders -------------------------------------------------------------------
