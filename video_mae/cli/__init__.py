@@ -128,6 +128,21 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+# Config sections whose settings classes import no torch: checked before the task is
+# imported, so that a value of the wrong type or out of range is reported in a second.
+SETTINGS_SECTIONS = ("train", "optim", "eval", "data")
+
+
+def check_settings(cfg) -> None:
+    """Builds the plain settings of ``cfg``'s light sections, which validate themselves."""
+    from hydra.utils import instantiate
+
+    for key in SETTINGS_SECTIONS:
+        section = cfg.get(key)
+        if section is not None and "_target_" in section:
+            instantiate(section, _convert_="all")
+
+
 def _fail(prog: str, message: str) -> None:
     print(f"{prog}: error: {message.strip().replace(chr(10), '; ')}", file=sys.stderr)
     print(f"{prog}: (set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
@@ -149,9 +164,19 @@ def _hydra_app(config_name: str, task_module: str):
 
     def main(cfg) -> None:
         import importlib
-
         import time
 
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            check_settings(cfg)
+        except (ValueError, TypeError, HydraException, OmegaConfBaseException) as err:
+            if user_full_error:
+                raise
+            from .config_errors import describe_error
+
+            _fail(prog, describe_error(err))
         task = importlib.import_module(task_module).run
         started = time.perf_counter()
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_failure, set_default_mode
-from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from .hf_card import image_processor_config, model_card
 from .ours import classification_checkpoint, encoder_config, pretraining_checkpoint
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 
 BILINEAR = 2  # PIL's code, as transformers stores `resample`
 

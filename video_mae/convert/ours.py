@@ -8,7 +8,7 @@ A converted checkpoint looks like one of ours: ``model`` (our parameter names),
 
 from __future__ import annotations
 
-from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 def encoder_config(

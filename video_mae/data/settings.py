@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models.mae import IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..validation import check_types
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list

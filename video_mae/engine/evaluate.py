@@ -16,31 +16,9 @@ from ..data.loader import evaluation_loader
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import DistContext, broadcast_from_main, gather_to_main
-from ..validation import check_types
+from .settings import EvalSettings  # noqa: F401  (re-exported: older configs and checkpoints name it here)
 from .metrics import classification_metrics, confusion_image, confusion_matrix, write_confusion_csv, write_predictions
 from .views import forward_views
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """The ``eval`` config section: ``num_clips`` evenly spaced clips times ``num_crops``
-    crops along the long side per video (VideoMAE: 5 x 3 on Kinetics, 2 x 3 on SSv2),
-    after resizing the short side to ``short_side`` (None: the crop size).
-    ``batch_size`` videos are decoded per loader batch; ``clips_per_forward`` views
-    go through the model at once. ``use_ema`` evaluates the EMA weights of a run."""
-
-    num_clips: int = 5
-    num_crops: int = 3
-    short_side: int | None = None
-    batch_size: int = 2
-    clips_per_forward: int = 32
-    use_ema: bool = False
-
-    def __post_init__(self) -> None:
-        check_types(self, "eval")
-        for key in ("num_clips", "num_crops", "batch_size", "clips_per_forward"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
 
 
 @dataclass

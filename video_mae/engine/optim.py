@@ -3,51 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..validation import check_types
-
-
-@dataclass(frozen=True)
-class OptimSettings:
-    """The ``optim`` config group.
-
-    base_lr and min_lr are per 256 clips: the learning rates used are
-    ``base_lr * global_batch / 256`` and ``min_lr * global_batch / 256`` (VideoMAE's rule).
-    clip_grad: max global gradient norm, or None for no clipping.
-    """
-
-    base_lr: float = 1.5e-4
-    min_lr: float = 1e-5
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = 1e-8
-    warmup_epochs: float = 40.0
-    clip_grad: float | None = None
-    fused: bool | None = None
-    layer_decay: float | None = None
-
-    def __post_init__(self) -> None:
-        check_types(self, "optim")
-        if self.base_lr <= 0:
-            raise ValueError(f"optim.base_lr must be positive, got {self.base_lr}")
-        if not 0 <= self.min_lr <= self.base_lr:
-            raise ValueError(f"optim.min_lr must be in [0, optim.base_lr], got {self.min_lr}")
-        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
-            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
-        if self.warmup_epochs < 0:
-            raise ValueError(f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        if self.clip_grad is not None and self.clip_grad <= 0:
-            raise ValueError(f"optim.clip_grad must be positive or null, got {self.clip_grad}")
-        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
-            raise ValueError(f"optim.layer_decay must be in (0, 1] or null, got {self.layer_decay}")
-
-    def scaled_lr(self, global_batch: int) -> tuple[float, float]:
-        """(peak lr, final lr) for a global batch of ``global_batch`` clips."""
-        return self.base_lr * global_batch / 256, self.min_lr * global_batch / 256
+from .settings import OptimSettings  # noqa: F401  (re-exported: older configs and checkpoints name it here)
 
 
 # Parameters whose names end like this are tokens or fixed tables: never decayed.

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,69 +17,11 @@ from tqdm.auto import tqdm
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..distributed import DistContext, all_gather_objects, all_reduce, barrier
 from ..logging import RunLogger, read_log_records
-from ..validation import check_types
+from .settings import TrainSettings  # noqa: F401  (re-exported: older configs and checkpoints name it here)
 from .device import autocast, make_grad_scaler
 from .schedule import WarmupCosineSchedule
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The ``train`` config section.
-
-    batch_size: videos per device per micro-batch (each gives data.clips_per_video clips).
-    accum_steps: micro-batches per optimizer step.
-    log_every: optimizer steps between log records.
-    save_every_steps: also write last.pt every this many optimizer steps (0: only at epoch ends).
-    save_every_epochs: keep checkpoints/epoch_NNNN.pt every this many epochs (0: never).
-    max_nonfinite_in_row: stop after this many consecutive skipped (non-finite) steps.
-    resume: continue from checkpoints/last.pt when the run directory has one.
-    compile: run the model through torch.compile (checkpoints keep the plain module).
-    global_batch: videos per optimizer step over all ranks; when set, accum_steps is
-        derived from it (global_batch / (batch_size x ranks)), so one config means the
-        same recipe on 1 or 64 GPUs.
-    fsdp: under torchrun, shard the model over the ranks (FSDP2) instead of replicating
-        it (DDP); for ViT-L/H/g. Checkpoints still hold full weights.
-    """
-
-    epochs: int = 10
-    batch_size: int = 8
-    accum_steps: int = 1
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int = 0
-    log_every: int = 10
-    save_every_steps: int = 0
-    save_every_epochs: int = 0
-    max_nonfinite_in_row: int = 20
-    resume: bool = True
-    progress_bar: bool = True
-    tensorboard: bool = False
-    compile: bool = False
-    global_batch: int | None = None
-    fsdp: bool = False
-
-    def __post_init__(self) -> None:
-        check_types(self, "train")
-        for key in ("epochs", "batch_size", "accum_steps", "log_every", "max_nonfinite_in_row"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("save_every_steps", "save_every_epochs"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"train.{key} must be >= 0, got {getattr(self, key)}")
-
-    def resolved_accum_steps(self, world_size: int) -> int:
-        """Micro-batches per optimizer step on ``world_size`` ranks."""
-        if self.global_batch is None:
-            return self.accum_steps
-        per_step = self.batch_size * world_size
-        if self.global_batch % per_step:
-            raise ValueError(
-                f"train.global_batch={self.global_batch} is not a multiple of train.batch_size x ranks "
-                f"= {self.batch_size} x {world_size}"
-            )
-        return self.global_batch // per_step
 
 
 class NonFiniteLossError(RuntimeError):

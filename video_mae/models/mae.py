@@ -15,8 +15,7 @@ from .patchify import normalize_patches, patchify
 from .pos_embed import sinusoid_table
 from .vit import VisionTransformer3D
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 
 
 @dataclass
