@@ -271,7 +271,8 @@ def test_export_refuses_what_transformers_cannot_represent(tmp_path):
     hf = transformers.VideoMAEForVideoClassification(hf_config("tiny", num_labels=3))
     checkpoint = hf_to_ours(hf.config.to_dict(), hf.state_dict())
     checkpoint["extras"]["classifier"]["pos_embed_grid"] = [4, 4, 4]
-    with pytest.raises(ConversionError, match="resampled"):
+    # The remedy names the pretraining grid: 4 time slots of 2 frames, 4 patches of 8 px.
+    with pytest.raises(ConversionError, match="resampled.*data.num_frames=8 data.crop_size=32"):
         ours_to_hf(checkpoint)
 
 

@@ -258,9 +258,13 @@ def ours_to_hf(checkpoint: dict) -> tuple[dict, dict[str, torch.Tensor]]:
     classification = "classifier" in extras
     spec = extras.get("classifier", {})
     if classification and spec.get("pos_embed_grid"):
+        t, h, _ = spec["pos_embed_grid"]
+        frames, size = t * int(enc["tubelet_size"]), h * int(enc["patch_size"])
         raise ConversionError(
             "this classifier's positional table is resampled from its pretraining grid; "
-            "transformers' VideoMAE computes the table from its own grid and cannot represent it"
+            "transformers' VideoMAE computes the table from its own grid and cannot represent it. "
+            f"To get an exportable classifier, fine-tune on the pretraining's grid: data.num_frames={frames} "
+            f"data.crop_size={size}"
         )
     if classification and config.get("probe") is not None:
         raise ConversionError("probes have no transformers counterpart; export a fine-tuned model")
