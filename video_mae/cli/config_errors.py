@@ -76,8 +76,9 @@ def describe_error(err: BaseException) -> str:
     from hydra.errors import InstantiationException
 
     if isinstance(err, InstantiationException) and err.__cause__ is not None:
-        return "; ".join(_messages(err.__cause__))
-    return "; ".join(_messages(err))
+        err = err.__cause__
+    # The error's own message only: the exceptions it was raised while handling are detail.
+    return " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip()) or type(err).__name__
 
 
 def describe_config_error(err: BaseException, config_name: str, config_path: str) -> str:
