@@ -33,6 +33,7 @@ from .models.from_checkpoint import model_from_checkpoint
 from .models.key_check import load_fitting
 from .models.mae import MaskedAutoencoder
 from .models.probe import ProbeClassifier
+from .presets import model_preset
 
 Videos = str | Path | torch.Tensor | Sequence[str | Path]
 
@@ -107,24 +108,13 @@ class VideoModel:
         return reconstruct(self.module.cpu(), clip, seed=seed)
 
 
-def _preset(name: str) -> dict:
-    from importlib import resources
-
-    from omegaconf import OmegaConf
-
-    file = resources.files("video_mae.conf").joinpath("model", f"{name}.yaml")
-    if not file.is_file():
-        raise ValueError(f"preset={name!r}: no such model preset (vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g)")
-    return OmegaConf.to_container(OmegaConf.create(file.read_text(encoding="utf-8")), resolve=False)
-
-
 def _read_checkpoint(source: Path, preset: str | None, num_frames: int, img_size: int) -> dict:
     from .convert import convert_checkpoint
 
     if source.is_dir():
         return convert_checkpoint(source)
     if preset is not None:
-        return convert_checkpoint(source, _preset(preset), num_frames=num_frames, img_size=img_size)
+        return convert_checkpoint(source, model_preset(preset, f"preset={preset!r}"), num_frames=num_frames, img_size=img_size)
     try:
         return load_checkpoint(source)
     except CheckpointError as err:

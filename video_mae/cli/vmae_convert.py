@@ -38,14 +38,12 @@ def convert(argv: list[str] | None = None) -> int:
         if args.command == "import":
             preset = None
             if args.model is not None:
-                from importlib import resources
+                from ..presets import model_preset
 
-                from omegaconf import OmegaConf
-
-                preset_file = resources.files("video_mae.conf").joinpath("model", f"{args.model}.yaml")
-                if not preset_file.is_file():
-                    parser.error(f"--model {args.model}: no such preset (vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g)")
-                preset = OmegaConf.to_container(OmegaConf.create(preset_file.read_text(encoding="utf-8")), resolve=False)
+                try:
+                    preset = model_preset(args.model, f"--model {args.model}")
+                except ValueError as err:
+                    parser.error(str(err))
             checkpoint = convert_checkpoint(args.source, preset, num_frames=args.num_frames, img_size=args.img_size)
             save_checkpoint(checkpoint, args.out)
             origin = checkpoint["converted_from"]
