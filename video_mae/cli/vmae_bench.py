@@ -9,16 +9,10 @@ from pathlib import Path
 
 
 def _preset_sizes(name: str):
-    from importlib import resources
-
-    from omegaconf import OmegaConf
-
     from ..bench import ModelSize
+    from ..presets import model_preset
 
-    file = resources.files("video_mae.conf").joinpath("model", f"{name}.yaml")
-    if not file.is_file():
-        raise ValueError(f"--model {name}: no such preset (vit_tiny, vit_s, vit_b, vit_l, vit_h, vit_g)")
-    preset = OmegaConf.to_container(OmegaConf.create(file.read_text(encoding="utf-8")), resolve=False)
+    preset = model_preset(name, f"--model {name}")
     enc = preset["encoder"]
     return ModelSize(
         embed_dim=enc["embed_dim"], depth=enc["depth"], num_heads=enc["num_heads"], decoder_dim=preset["decoder_dim"],
@@ -234,30 +228,30 @@ def _extract(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
         if args.checkpoint is not None:
-            from ..tasks.pretrain import load_pretrained
+            from ..checkpoint import load_checkpoint
+            from ..tasks.pretrain import pretrained_from_state
 
-            model, data = load_pretrained(args.checkpoint)
-            config = torch.load(args.checkpoint, map_location="cpu", weights_only=True)["config"]
+            state = load_checkpoint(args.checkpoint)
+            model, data = pretrained_from_state(state, str(args.checkpoint))
+            config = state["config"]
         else:
-            size = _preset_sizes(args.model)
+            from ..presets import model_preset
+
             torch.manual_seed(0)
-            model = build_ours(size, args.frames, args.size, 2, 0.9)
+            model = build_ours(_preset_sizes(args.model), args.frames, args.size, 2, 0.9)
             data = DataSettings(
                 name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None,
                 num_frames=args.frames, sampling_rate=args.sampling_rate, crop_size=args.size, num_workers=0,
             )  # fmt: skip
-            enc = model.encoder
-            config = {
-                "model": {
-                    "encoder": {"img_size": args.size, "patch_size": size.patch_size, "num_frames": args.frames, "tubelet_size": 2,
-                                "embed_dim": size.embed_dim, "depth": size.depth, "num_heads": size.num_heads,
-                                "mlp_ratio": size.mlp_ratio, "norm_eps": float(enc.norm.eps)},
-                    "decoder_dim": size.decoder_dim, "decoder_depth": size.decoder_depth,
-                    "decoder_num_heads": size.decoder_num_heads, "norm_pix_loss": True,
-                },
-                "data": {"crop_size": args.size, "mean": list(data.mean), "std": list(data.std)},
-            }  # fmt: skip
-        records = read_data_list(args.list, args.root) if args.list else (data.records()[1] or data.records()[0])
+            # The preset as this run built it (its clip shape, build_ours' tubelet and norm eps), for the export.
+            preset = model_preset(args.model, f"--model {args.model}")
+            preset["encoder"].update(img_size=args.size, num_frames=args.frames, tubelet_size=2, norm_eps=float(model.encoder.norm.eps))
+            config = {"model": preset, "data": {"crop_size": args.size, "mean": list(data.mean), "std": list(data.std)}}
+        if args.list:
+            records = read_data_list(args.list, args.root)
+        else:
+            train_records, val_records = data.records()
+            records = val_records or train_records
     except (ValueError, CheckpointError, DataListError) as err:
         print(f"vmae-bench: error: {err}", file=sys.stderr)
         return 2

@@ -102,7 +102,11 @@ def read_center_clips(records: list[VideoRecord], data: DataSettings, limit: int
 def load_pretrained(path: str | Path, mask_ratio: float | None = None) -> tuple[MaskedAutoencoder, DataSettings]:
     """A pretraining checkpoint's model (on the CPU, eval mode) and data settings,
     rebuilt from the config stored in the checkpoint."""
-    state = load_checkpoint(path)
+    return pretrained_from_state(load_checkpoint(path), str(path), mask_ratio)
+
+
+def pretrained_from_state(state: dict, path: str, mask_ratio: float | None = None) -> tuple[MaskedAutoencoder, DataSettings]:
+    """``load_pretrained`` for a checkpoint already read (``path`` names it in errors)."""
     config = state.get("config")
     if not isinstance(config, dict) or "mask" not in config or "decoder_dim" not in config.get("model", {}):
         kind = "a fine-tuned classifier" if "classifier" in state.get("extras", {}) else "not a pretraining checkpoint"
@@ -114,7 +118,7 @@ def load_pretrained(path: str | Path, mask_ratio: float | None = None) -> tuple[
         cfg.mask.ratio = mask_ratio
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg, data)
-    load_fitting(model, state["model"], str(path))
+    load_fitting(model, state["model"], path)
     return model.eval(), data
 
 
