@@ -24,6 +24,12 @@ from .schedule import WarmupCosineSchedule
 log = logging.getLogger(__name__)
 
 
+# What a checkpoint for evaluation or export keeps of the training state: the weights and what
+# rebuilding and judging them needs. The optimizer state (twice the weights, for AdamW), the
+# scaler and the RNG states only serve a resume, which always starts from last.pt.
+EVALUATION_KEYS = ("model", "config", "extras", "epoch", "step", "counters")
+
+
 class NonFiniteLossError(RuntimeError):
     """Too many optimizer steps in a row had a non-finite loss or gradient."""
 
@@ -199,12 +205,16 @@ class Trainer:
             if name in state.get("extras", {}):
                 extra.load_state_dict(state["extras"][name])
 
-    def save(self, name: str = "last.pt") -> Path:
-        """Writes checkpoints/<name> on rank 0 (all ranks must call it)."""
+    def save(self, name: str = "last.pt", evaluation_copy: str | None = None) -> Path:
+        """Writes checkpoints/<name> on rank 0 (all ranks must call it); with
+        ``evaluation_copy``, also checkpoints/<evaluation_copy> holding only EVALUATION_KEYS
+        of the same state (a fine-tuning's best.pt)."""
         path = self.checkpoint_dir / name
         state = self.state_dict()
         if self.context.is_main:
             save_checkpoint(state, path)
+            if evaluation_copy is not None:
+                save_checkpoint({key: state[key] for key in EVALUATION_KEYS}, self.checkpoint_dir / evaluation_copy)
         barrier(self.context)
         return path
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer
@@ -145,18 +145,6 @@ def pretraining_grid(state: dict) -> list[int]:
         raise ValueError("pretrained: the checkpoint holds no pretraining config (model.encoder); is it a vmae-pretrain checkpoint?") from None
 
 
-# What best.pt keeps of last.pt: the weights and what evaluating or exporting them needs.
-# The optimizer state (twice the weights, for AdamW), scaler and RNG states only serve a
-# resume, which always starts from last.pt.
-BEST_KEYS = ("model", "config", "extras", "epoch", "step", "counters")
-
-
-def write_best(last: Path, target: Path) -> None:
-    """``target`` (best.pt): the evaluation part of the just-written ``last`` checkpoint."""
-    state = load_checkpoint(last)
-    save_checkpoint({key: state[key] for key in BEST_KEYS if key in state}, target)
-
-
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Fine-tunes (or probes) as ``cfg`` says; ends with the multi-view evaluation
     of the best checkpoint on the validation list. Returns a summary."""
@@ -241,11 +229,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if improved:
             best.top1, best.epoch = metrics["top1"], epoch + 1
             # last.pt was just written for this epoch (with the old best); save again so
-            # the file carries the new best score, then copy it.
-            save_path = trainer.save()
-            if context.is_main:
-                write_best(save_path, run_dir / "checkpoints" / "best.pt")
-            barrier(context)
+            # that it carries the new best score, with best.pt as its evaluation copy.
+            trainer.save(evaluation_copy="best.pt")
         logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
         log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
         curves.epoch_end()
