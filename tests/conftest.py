@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +131,11 @@ def tiny_checkpoints(tmp_path_factory, demo_cache) -> dict[str, Path]:
     )
     finetune.run(ft, root / "ft")
     return {"pretrain": pretrained, "finetune": root / "ft" / "checkpoints" / "last.pt", "root": root}
+
+
+def console_command(*args: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """A console script of this install, run as a user runs it: its own process, the user's
+    environment (without a HYDRA_FULL_ERROR the test process may have)."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    script = Path(sys.executable).parent / args[0]
+    return subprocess.run([str(script), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

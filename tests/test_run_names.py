@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import tiny_finetune_overrides, tiny_overrides
+from conftest import console_command, tiny_finetune_overrides, tiny_overrides
 from video_mae.cli import quote_path_overrides, run_name
 
 SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
@@ -36,10 +34,7 @@ def test_existing_paths_with_grammar_characters_are_quoted(tmp_path):
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
+    result = console_command(*args, cwd=cwd, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
