@@ -110,7 +110,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_failure(err: BaseException) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, in one clause. PyTorch's own
-    message suggests re-running with ``weights_only=False``: for a file of unknown origin
+    message suggests re-running with the weights-only guard turned off: for a file of unknown origin
     that would run whatever code it holds, so that advice is not passed on."""
     text = str(err).strip()
     if "Weights only load failed" in text or "weights_only" in text:
