@@ -46,6 +46,8 @@ def test_a_classifier_predicts_and_classifies_paths_and_tensors(tiny_checkpoints
 
 def test_reconstruct_and_the_errors_a_user_meets(tiny_checkpoints, demo_cache):
     model = video_mae.load(tiny_checkpoints["pretrain"], device="cpu")
+    # The run's own masking (the demo recipe's), not VideoMAE's default tube masking at 0.9.
+    assert (type(model.module.masking).__name__, model.module.masking.ratio, model.module.masking.span) == ("TubeMasking", 0.5, 0.5)
     video = demo_videos(demo_cache, "val", 1)[0]
     recon = model.reconstruct(video)
     assert recon.original.shape == recon.reconstruction.shape and recon.original.dtype == np.uint8

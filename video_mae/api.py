@@ -24,7 +24,7 @@ from torch import nn
 from .checkpoint import CheckpointError, load_checkpoint
 from .data.lists import VideoRecord
 from .data.loader import evaluation_dataset
-from .data.settings import DataSettings
+from .data.settings import DataSettings, data_settings_from_config
 from .data.transforms import EvalClipTransform
 from .engine.device import autocast, resolve_device, resolve_precision
 from .engine.embed import clip_features
@@ -132,15 +132,11 @@ def load(
     """A :class:`VideoModel` from a checkpoint of ours, a Hugging Face VideoMAE folder, or
     an official ``.pth`` (``preset``: its architecture, e.g. "vit_b"; ``num_frames`` /
     ``img_size``: its clip shape). ``device``/``precision`` as in the configs ("auto")."""
-    from hydra.utils import instantiate
-
     source = Path(source).expanduser()
     state = _read_checkpoint(source, preset, num_frames, img_size)
-    module = model_from_checkpoint(state)
-    if isinstance(module, MaskedAutoencoder) and "mask" in state["config"]:
-        module.masking = instantiate(state["config"]["mask"])  # the run's own masking, not the default
+    module = model_from_checkpoint(state)  # with the run's own masking, for reconstruct
     load_fitting(module, state["model"], str(source))
-    data: DataSettings = instantiate(state["config"]["data"], _convert_="all")
+    data = data_settings_from_config(state["config"]["data"])
     spec = state.get("extras", {}).get("classifier")
     if isinstance(module, (VideoClassifier, ProbeClassifier)):
         kind = "classifier"

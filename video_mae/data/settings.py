@@ -101,3 +101,13 @@ class DataSettings:
             return read_data_list(demo.train_list, self.root), read_data_list(demo.val_list, self.root)
         val = read_data_list(self.val_list, self.root) if self.val_list else None
         return read_data_list(self.train_list, self.root), val
+
+
+def data_settings_from_config(config: dict) -> DataSettings:
+    """The DataSettings a checkpoint stored as a plain dict (what Hydra would instantiate
+    from it, for code that runs without Hydra: the Python API)."""
+    fields = {k: v for k, v in config.items() if k != "_target_"}
+    demo = fields.get("demo")
+    if isinstance(demo, dict):
+        fields["demo"] = DemoSpec(**{k: v for k, v in demo.items() if k != "_target_"})
+    return DataSettings(**fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..masking import TubeMasking
+from ..masking import Masking, RandomMasking, TubeMasking
 from .classifier import VideoClassifier
 from .mae import MaskedAutoencoder
 from .probe import ProbeClassifier
@@ -17,6 +17,20 @@ def build_encoder(config: dict, **overrides) -> VisionTransformer3D:
     settings = {k: v for k, v in config.items() if k != "_target_"}
     settings.update(overrides)
     return VisionTransformer3D(**settings)
+
+
+MASKINGS = {"TubeMasking": TubeMasking, "RandomMasking": RandomMasking}
+
+
+def masking_from_config(mask: dict | None) -> Masking:
+    """The masking a pretraining config stored (``{"_target_": ...TubeMasking, "ratio", "span"}``);
+    VideoMAE's tube masking at 0.9 for checkpoints that stored none (converted weights)."""
+    if not mask:
+        return TubeMasking(0.9)
+    name = str(mask.get("_target_", "TubeMasking")).rsplit(".", 1)[-1]
+    if name not in MASKINGS:
+        raise ValueError(f"mask._target_={mask.get('_target_')!r}: not a masking this version knows ({', '.join(MASKINGS)})")
+    return MASKINGS[name](**{k: v for k, v in mask.items() if k != "_target_"})
 
 
 def model_from_checkpoint(checkpoint: dict) -> nn.Module:
@@ -43,7 +57,8 @@ def model_from_checkpoint(checkpoint: dict) -> nn.Module:
         return VideoClassifier(encoder, spec["num_classes"], mean_pooling=mean_pooling, fc_norm_eps=head.get("fc_norm_eps"))
     encoder = build_encoder(model_cfg["encoder"], drop_path_rate=0.0)
     if "decoder_dim" in model_cfg:
-        return MaskedAutoencoder(encoder, TubeMasking(0.9), **{k: model_cfg[k] for k in DECODER_KEYS if k in model_cfg})
+        masking = masking_from_config(config.get("mask"))
+        return MaskedAutoencoder(encoder, masking, **{k: model_cfg[k] for k in DECODER_KEYS if k in model_cfg})
     wrapper = nn.Module()
     wrapper.encoder = encoder
     return wrapper
