@@ -49,6 +49,27 @@ def test_loader_bench_covers_each_setting(tmp_path):
     assert all(r["clips"] == 2 * 2 * r["clips_per_video"] and r["clips_per_s"] > 0 for r in rows)
 
 
+def test_reader_bench_compares_every_reader_that_runs_here(tmp_path):
+    from video_mae.data.readers import decord_available, torchcodec_problem
+
+    lines = []
+    for i in range(3):
+        write_mp4(tmp_path / f"v{i}.mp4", indexed_frames(20, seed=i))
+        lines.append(f"v{i}.mp4 0")
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "reader.json"
+    result = subprocess.run(
+        [CLI, "reader", "--list", str(tmp_path / "list.txt"), "--decodes", "20", "--frames", "4", "--sampling-rate", "2",
+         "--readers", "decord,pyav,torchcodec", "--json", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    expected = ["decord"] * decord_available() + ["pyav"] + ["torchcodec"] * (torchcodec_problem() is None)
+    rows = json.loads(out.read_text())
+    assert [r["backend"] for r in rows] == expected
+    assert all(r["decodes"] == 20 and r["seconds"] > 0 and r["rss_max_mib"] > 0 for r in rows)
+    assert "pyav: 20 clips of 4 frames" in result.stdout and "clips/s" in result.stdout
+
+
 def test_loader_bench_refuses_a_short_side_below_the_crop(tmp_path):
     result = subprocess.run(
         [CLI, "loader", "--crop", "224", "--decode-short-side", "160"], capture_output=True, text=True

@@ -23,12 +23,12 @@ from video_mae.checkpoint import load_checkpoint
 from video_mae.cli import data_tool
 from video_mae.data.dataset import BadVideoLog, VideoClipDataset, run_with_deadline
 from video_mae.data.lists import VideoRecord
-from video_mae.data.readers import VideoReadError, decord_available, open_video
+from video_mae.data.readers import VideoReadError, decord_available, open_video, torchcodec_problem
 from video_mae.data.sampling import ClipSampler
 from video_mae.data.transforms import EvalClipTransform, MultiScaleCropTransform
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-BACKENDS = ["pyav", "auto"] + (["decord"] if decord_available() else [])
+BACKENDS = ["pyav", "auto"] + (["decord"] if decord_available() else []) + ([] if torchcodec_problem() else ["torchcodec"])
 
 
 def write_video(path, frames, codec="libx264", container=None, fps=25, pix_fmt="yuv420p", pts=None, options=None, muxer=None):
@@ -138,8 +138,10 @@ def test_good_files_of_every_kind_give_the_right_frames(zoo, backend):
 def test_bad_files_are_named_failures(zoo, backend):
     root, _, bad = zoo
     for name, reason in bad.items():
-        if backend == "decord" and name in ("audio.m4a", "noframes.mp4", "truncated_faststart.mp4"):
+        if backend == "decord" and name in ("audio.m4a", "noframes.mp4"):
             reason = "cannot open"  # decord reads the whole index on open and does not say why; auto asks PyAV
+        if backend == "decord" and name == "truncated_faststart.mp4":
+            reason = ("cannot open", "decode failed")  # decord 0.6 fails on open, decord2 3.4 on the first decode
         with pytest.raises(VideoReadError) as info:
             with open_video(str(root / name), backend) as video:
                 video.get_frames(list(range(video.info.num_frames)))

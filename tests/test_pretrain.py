@@ -302,6 +302,22 @@ def test_tensorboard_mirrors_the_log(tiny_pretrain_cfg, tmp_path):
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 
+def test_wandb_mirrors_the_log_offline_and_a_resume_continues_the_same_run(tiny_pretrain_cfg, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run(tiny_pretrain_cfg("train.wandb=true", "train.epochs=1", "recon_every_epochs=0"), tmp_path)
+    first = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(first) == 1 and list(first[0].glob("*.wandb"))
+    run(tiny_pretrain_cfg("train.wandb=true", "train.epochs=2", "recon_every_epochs=0"), tmp_path)
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    # One W&B run id for the folder: the resumed run's files carry the first one's id.
+    assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1
+    # Offline, W&B keeps the run (config and history) in one protobuf file: the keys show in it.
+    stored = next(runs[-1].glob("*.wandb")).read_bytes()
+    assert b"train/loss" in stored and b"recon/hidden_mse" in stored and b"batch_size" in stored
+
+
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
     result = subprocess.run(
         [CLI, "data=k400", f"data.train_list={tmp_path / 'missing.txt'}", f"hydra.run.dir={tmp_path / 'run'}"],

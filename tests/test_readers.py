@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -12,9 +14,11 @@ from video_mae.data.readers import (
     read_frames,
     resolve_backend,
     scaled_size,
+    torchcodec_problem,
 )
 
-BACKENDS = ["pyav"] + (["decord"] if decord_available() else [])
+TORCHCODEC = torchcodec_problem() is None
+BACKENDS = ["pyav"] + (["decord"] if decord_available() else []) + (["torchcodec"] if TORCHCODEC else [])
 INDEX_SETS = [[0, 1, 2, 3], [5, 9, 13, 17, 21], [59], [40, 12, 12, 3], list(range(0, 60, 4)), [58, 59]]
 
 
@@ -76,7 +80,7 @@ def test_bad_files_fail_with_a_reason(tmp_path, indexed_video, backend):
         "empty.mp4": "empty file (0 bytes)",
         "truncated.mp4": "cannot open",
         "text.mp4": "cannot open",
-        "audio.m4a": "no video stream" if backend == "pyav" else "cannot open",
+        "audio.m4a": "cannot open" if backend == "decord" else "no video stream",
     }
     for name, reason in expected.items():
         with pytest.raises(VideoReadError) as info:
@@ -140,7 +144,14 @@ def test_decoding_at_a_reduced_size_matches_decoding_then_shrinking(large_videos
     path = str(large_videos[orientation])
     indices = [0, 3, 7, 11]
     full = read_frames(path, indices, backend)
-    small = read_frames(path, indices, backend, short_side=64)
+    try:
+        small = read_frames(path, indices, backend, short_side=64)
+    except VideoReadError as err:
+        # decord cannot output some widths (0.6.0: 16, 24, 48, 72; decord2 3.4.0: 16, 24, 32, 48, 96);
+        # 'auto' then reads with PyAV, which the 'auto' case checks.
+        if backend == "decord" and "size must exactly match" in err.reason:
+            pytest.skip(f"decord cannot output {shape[1]} px wide frames")
+        raise
     assert small.dtype == np.uint8 and small.shape == (4, *shape, 3)
     # The reference: full-size frames shrunk with antialiased bicubic interpolation
     # (FFmpeg's default scaler, which decord uses and PyAV is told to use).
@@ -172,3 +183,28 @@ def test_scaled_size_keeps_the_aspect_ratio_and_never_enlarges():
     assert scaled_size(320, 240, None) is None
     with pytest.raises(ValueError, match="short_side"):
         open_video("any.mp4", "pyav", short_side=0)
+
+
+def test_torchcodec_is_usable_where_ci_says_so():
+    # CI installs FFmpeg's libraries and sets this, so the torchcodec cases above cannot be skipped there.
+    if os.environ.get("VMAE_REQUIRE_TORCHCODEC") != "1":
+        pytest.skip("VMAE_REQUIRE_TORCHCODEC is not set")
+    assert torchcodec_problem() is None
+
+
+def test_a_gpu_reader_without_a_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(ValueError, match="torchcodec"):
+        resolve_backend("torchcodec-cuda")
+
+
+def test_gpu_decoding_asks_for_loading_in_the_main_process():
+    from video_mae.data.settings import DataSettings
+
+    with pytest.raises(ValueError, match="data.num_workers=0"):
+        DataSettings(name="x", reader="torchcodec-cuda", num_workers=2)
+    with pytest.raises(ValueError, match="torchcodec-cuda"):
+        DataSettings(name="x", reader="nvdec")

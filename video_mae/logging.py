@@ -1,7 +1,8 @@
-"""Run logs: one JSON object per line in ``log.jsonl``, mirrored to TensorBoard if asked."""
+"""Run logs: one JSON object per line in ``log.jsonl``, mirrored to TensorBoard and Weights & Biases if asked."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -19,13 +20,26 @@ def _plain(value: Any) -> Any:
 
 class RunLogger:
     """Appends records to ``<run_dir>/log.jsonl`` (flushed per record, so a killed
-    run keeps everything logged before the kill). With ``tensorboard``, numeric
-    fields of records that carry a ``step`` also go to ``<run_dir>/tb``."""
+    run keeps everything logged before the kill). Numeric fields of records that
+    carry a ``step`` also go to TensorBoard (``tensorboard``: ``<run_dir>/tb``) and to
+    Weights & Biases (``wandb``: project ``video_mae``, files under ``<run_dir>/wandb``;
+    ``WANDB_MODE=offline`` keeps them there). ``config`` is the run's resolved
+    configuration, for W&B's run page."""
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = False, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        tensorboard: bool = False,
+        enabled: bool = True,
+        wandb: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(run_dir) / "log.jsonl"
         self.enabled = enabled
         self._tb = None
+        self._wandb = None
+        if enabled and wandb:
+            self._wandb = _start_wandb(Path(run_dir), config or {})
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -48,11 +62,42 @@ class RunLogger:
             for key, value in fields.items():
                 if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
                     self._tb.add_scalar(f"{kind}/{key}", value, fields["step"])
+        if self._wandb is not None and "step" in fields:
+            scalars = {
+                f"{kind}/{key}": value
+                for key, value in fields.items()
+                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool)
+            }
+            if scalars:
+                # Not `step=`: W&B drops records whose step goes back, which a resumed run's do.
+                self._wandb.log({**scalars, "step": fields["step"]})
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def _start_wandb(run_dir: Path, config: dict[str, Any]):
+    """A W&B run for ``run_dir``; its id is a digest of the folder's path, so a resumed
+    run continues the same W&B run. None (with a warning) when wandb is not installed."""
+    try:
+        import wandb
+    except ImportError:
+        warnings.warn(
+            "train.wandb=true but wandb is not installed (pip install 'video_mae[wandb]'); logging to log.jsonl only",
+            stacklevel=3,
+        )
+        return None
+    run_id = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    run = wandb.init(
+        project="video_mae", name=run_dir.name, id=run_id, resume="allow", dir=str(run_dir), config=config,
+    )  # fmt: skip
+    run.define_metric("*", step_metric="step")
+    return run
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:

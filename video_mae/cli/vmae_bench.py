@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..data.readers import BACKENDS as READERS
+
 
 def _preset_sizes(name: str):
     from ..bench import ModelSize
@@ -49,17 +51,18 @@ def bench(argv: list[str] | None = None) -> int:
     loader.add_argument("--frames", type=int, default=16)
     loader.add_argument("--sampling-rate", type=int, default=4)
     loader.add_argument("--crop", type=int, default=224)
-    loader.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    loader.add_argument("--reader", default="auto", choices=list(READERS))
     loader.add_argument("--decode-short-side", default="full",
                         help="comma-separated: 'full' or a short side to decode at (e.g. full,256; default full)")
     loader.add_argument("--batch", type=int, default=4)
     loader.add_argument("--batches", type=int, default=10)
     loader.add_argument("--json", type=Path)
-    reader = commands.add_parser("reader", help="resident memory over many open/decode/close cycles of a reader")
+    reader = commands.add_parser("reader", help="clips/s and resident memory over many open/decode/close cycles, per reader")
     reader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
     reader.add_argument("--root", type=Path)
     reader.add_argument("--decodes", type=int, default=10000)
-    reader.add_argument("--readers", default="decord,pyav", help="comma-separated backends (default decord,pyav)")
+    reader.add_argument("--readers", default="decord,pyav,torchcodec",
+                        help="comma-separated backends (default decord,pyav,torchcodec; those that cannot run here are skipped)")
     reader.add_argument("--frames", type=int, default=16)
     reader.add_argument("--sampling-rate", type=int, default=4)
     reader.add_argument("--json", type=Path)
@@ -129,18 +132,21 @@ def bench(argv: list[str] | None = None) -> int:
 
     if args.command == "reader":
         from ..bench import bench_reader_memory
-        from ..data.readers import decord_available
+        from ..data.readers import resolve_backend
 
         data = DataSettings(name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None)
         records = read_data_list(args.list, args.root) if args.list else data.records()[0]
         rows = []
         for backend in args.readers.split(","):
-            if backend == "decord" and not decord_available():
-                print("decord: not installed, skipped")
+            try:
+                resolve_backend(backend)
+            except ValueError as err:
+                print(f"{backend}: skipped ({err})")
                 continue
             result = bench_reader_memory([r.path for r in records], backend, args.decodes, args.frames, args.sampling_rate)
             rows.append(asdict(result))
-            print(f"{backend}: {result.decodes} decodes in {result.seconds:.1f} s; resident memory {result.rss_start_mib:.1f} -> "
+            print(f"{backend}: {result.decodes} clips of {args.frames} frames in {result.seconds:.1f} s "
+                  f"({result.decodes / result.seconds:.1f} clips/s); resident memory {result.rss_start_mib:.1f} -> "
                   f"{result.rss_end_mib:.1f} MiB (max {result.rss_max_mib:.1f}, growth {result.rss_end_mib - result.rss_start_mib:+.1f} MiB)")  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")

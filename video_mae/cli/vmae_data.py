@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..data.readers import BACKENDS as READERS
+
 
 def data_tool(argv: list[str] | None = None) -> int:
     """vmae-data: data-list tools."""
@@ -45,7 +47,7 @@ def data_tool(argv: list[str] | None = None) -> int:
     check.add_argument("--clean", type=Path, help="the list without the bad rows (default: <list>.clean.txt)")
     check.add_argument("--num-frames", type=int, default=16)
     check.add_argument("--sampling-rate", type=int, default=4)
-    check.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    check.add_argument("--reader", default="auto", choices=list(READERS))
     reencode = commands.add_parser(
         "reencode",
         help="rewrite a list's videos as small H.264 files with frequent key frames, and write their list",

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.readers import BACKENDS as READERS
+
 
 def visualize(argv: list[str] | None = None) -> int:
     """vmae-visualize: reconstruction pictures of a video from a pretraining checkpoint."""
@@ -22,7 +24,7 @@ def visualize(argv: list[str] | None = None) -> int:
     parser.add_argument("--mask-ratio", type=float, default=None, help="override the checkpoint's mask ratio")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask (default 0)")
     parser.add_argument("--scale", type=int, default=4, help="pixel upscaling of the outputs (default 4)")
-    parser.add_argument("--reader", default="auto", choices=["auto", "decord", "pyav"])
+    parser.add_argument("--reader", default="auto", choices=list(READERS))
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - {"png", "gif", "mp4"})

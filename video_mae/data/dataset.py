@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .lists import VideoRecord
-from .readers import VideoReadError, open_video
+from .readers import VideoReadError, open_video, resolve_backend
 from .sampling import ClipSampler
 from .transforms import ClipTransform
 
@@ -124,6 +124,7 @@ class VideoClipDataset(Dataset):
         self.sampler = sampler
         self.transform = transform
         self.train = train
+        resolve_backend(backend)  # a reader that cannot run here fails now, not once per video
         self.backend = backend
         self.decode_short_side = decode_short_side
         self.clips_per_video = clips_per_video

@@ -1,13 +1,16 @@
-"""Video readers: frames by index as uint8 [T, H, W, 3] RGB, from decord or PyAV.
+"""Video readers: frames by index as uint8 [T, H, W, 3] RGB, from decord, PyAV or torchcodec.
 
-Both readers index frames the same way, by their order of presentation time
+The readers index frames the same way, by their order of presentation time
 (frame 0 is the earliest), so the same indices give the same frames whichever
 reader is used. Every failure is a :class:`VideoReadError` carrying the path and
 a short reason ("missing", "empty file", "cannot open: ...", ...), which the
 dataset writes to ``bad_videos.txt``.
 
-decord is fast but unmaintained and has no wheels for some platforms, so it is
-imported lazily and ``backend="auto"`` falls back to PyAV when it is absent.
+decord is fast but has no wheels for some platforms, so it is imported lazily and
+``backend="auto"`` falls back to PyAV when it is absent. torchcodec (PyTorch's
+decoder, the optional ``[torchcodec]`` extra) needs FFmpeg's shared libraries at
+run time and is the one that decodes on the GPU (``torchcodec-cuda``); it is used
+only when asked for.
 
 With ``short_side`` set, frames whose short side is at least 1.5 times longer
 come out scaled down to it (aspect ratio kept), inside the decoder's colour
@@ -21,13 +24,14 @@ more than it saves there (640x272 to 256: 46 -> 66 ms with PyAV).
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-BACKENDS = ("auto", "decord", "pyav")
+BACKENDS = ("auto", "decord", "pyav", "torchcodec", "torchcodec-cuda")
 
 # Scale only frames whose short side is at least this many times ``short_side``.
 MIN_SCALE_FACTOR = 1.5
@@ -242,6 +246,72 @@ class PyAVVideo:
         self.close()
 
 
+def _torchcodec_reason(err: BaseException) -> str:
+    """torchcodec's C++ errors start with the source file and line; keep what follows."""
+    text = _first_line(err)
+    head, sep, tail = text.rpartition(".cpp:")
+    if sep:
+        text = tail.partition(", ")[2] or text
+    return text
+
+
+class TorchCodecVideo:
+    """One open video read with torchcodec (FFmpeg through PyTorch's own decoder).
+
+    ``seek_mode="exact"`` scans the file once on open, so frame i is the i-th in
+    presentation order, as with the other readers. ``short_side`` scales inside the
+    decoder (torchcodec's ``Resize``, bilinear), sized from the container header.
+    ``device="cuda"`` decodes on the GPU (NVDEC); frames come back to host memory
+    because the transforms run there."""
+
+    def __init__(self, path: str, short_side: int | None = None, device: str = "cpu") -> None:
+        require_torchcodec(device)
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+
+        _check_file(path)
+        self.path = path
+        size = scaled_size(*_probe_size(path), short_side) if short_side is not None else None
+        transforms = [Resize((size[1], size[0]))] if size is not None else None
+        try:
+            self._decoder = VideoDecoder(
+                path, dimension_order="NHWC", num_ffmpeg_threads=1, device=device, seek_mode="exact", transforms=transforms
+            )
+            metadata = self._decoder.metadata
+            num_frames = int(metadata.num_frames or 0)
+            fps = float(metadata.average_fps or 0.0)
+        except Exception as err:  # torchcodec raises RuntimeError / ValueError
+            reason = _torchcodec_reason(err)
+            if "video stream is unknown" in reason:  # what torchcodec says of a file without one
+                raise VideoReadError(path, "no video stream") from None
+            # torchcodec's reasons are vaguer (a file without frames: "Could not seek file to
+            # pts=0"); where PyAV can name the problem, that name is the reason.
+            PyAVVideo(path).close()
+            raise VideoReadError(path, f"cannot open: {reason}") from None
+        if num_frames < 1:
+            raise VideoReadError(path, "no frames")
+        self.info = VideoInfo(num_frames=num_frames, fps=fps)
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(self.path, indices, self.info.num_frames)
+        try:
+            frames = self._decoder.get_frames_at(wanted).data
+        except Exception as err:
+            raise VideoReadError(self.path, f"decode failed: {_torchcodec_reason(err)}") from None
+        if frames.shape[0] != len(wanted):
+            raise VideoReadError(self.path, f"decode failed: got {frames.shape[0]} of {len(wanted)} frames")
+        return frames.cpu().numpy()
+
+    def close(self) -> None:
+        self._decoder = None
+
+    def __enter__(self) -> "TorchCodecVideo":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class AutoVideo:
     """decord first, PyAV when decord cannot open or decode the file (decord fails
     on some valid files, e.g. frame widths of 16, 24, 48 or 72 pixels). ``backend``
@@ -287,26 +357,75 @@ def decord_available() -> bool:
     return True
 
 
-def resolve_backend(backend: str) -> str:
-    """'auto' -> 'decord' where it is installed, else 'pyav'."""
+def torchcodec_problem() -> str | None:
+    """None when torchcodec is installed and has found FFmpeg's shared libraries,
+    else what is missing (torchcodec looks for FFmpeg 4 to 9 when it is imported)."""
+    try:
+        import torchcodec
+    except ImportError:
+        return 'torchcodec is not installed (pip install -e ".[torchcodec]")'
+    if getattr(torchcodec, "ffmpeg_major_version", None) is not None:
+        return None
+    try:  # the public entry point raises torchcodec's own explanation, one per FFmpeg version
+        from torchcodec.decoders import VideoDecoder
+
+        VideoDecoder(b"")
+    except Exception as err:  # noqa: BLE001 - only its text is used
+        missing = sorted(set(re.findall(r"(lib(?:av|sw)\w+\.so\.\d+): cannot open shared object file", str(err))))
+    else:
+        missing = []
+    named = f" (looked for {', '.join(missing)})" if missing else ""
+    return (
+        f"torchcodec found none of FFmpeg's shared libraries{named}: install FFmpeg 4 to 9 with its libraries "
+        "(e.g. apt-get install ffmpeg, or conda install ffmpeg)"
+    )
+
+
+def require_torchcodec(device: str = "cpu") -> None:
+    """Raises ValueError naming what is missing for decoding with torchcodec on ``device``."""
+    problem = torchcodec_problem()
+    if problem is not None:
+        raise ValueError(f"data.reader=torchcodec: {problem}; or use data.reader=pyav")
+    if device != "cpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("data.reader=torchcodec-cuda decodes on the GPU, but no CUDA device is visible; use data.reader=torchcodec")
+
+
+def check_backend_name(backend: str) -> None:
+    """Only the name, without importing anything (for settings checks)."""
     if backend not in BACKENDS:
         raise ValueError(f"data.reader must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def resolve_backend(backend: str) -> str:
+    """'auto' -> 'decord' where it is installed, else 'pyav'; the others checked for
+    being usable here."""
+    check_backend_name(backend)
     if backend == "auto":
         return "decord" if decord_available() else "pyav"
     if backend == "decord" and not decord_available():
         raise ValueError("data.reader=decord but decord is not installed on this platform; use data.reader=pyav")
+    if backend.startswith("torchcodec"):
+        require_torchcodec("cuda" if backend == "torchcodec-cuda" else "cpu")
     return backend
 
 
-def open_video(path: str, backend: str = "auto", short_side: int | None = None) -> AutoVideo | DecordVideo | PyAVVideo:
-    """Opens ``path`` with the given backend: 'decord', 'pyav', or 'auto' (decord
-    with PyAV as the fallback where decord is installed, else PyAV). ``short_side``:
-    decode frames scaled down to this short side (see the module's notes)."""
+def open_video(
+    path: str, backend: str = "auto", short_side: int | None = None
+) -> AutoVideo | DecordVideo | PyAVVideo | TorchCodecVideo:
+    """Opens ``path`` with the given backend: 'decord', 'pyav', 'torchcodec' (on the
+    CPU), 'torchcodec-cuda' (on the GPU), or 'auto' (decord with PyAV as the fallback
+    where decord is installed, else PyAV). ``short_side``: decode frames scaled down
+    to this short side (see the module's notes)."""
     if short_side is not None and short_side < 1:
         raise ValueError(f"short_side must be at least 1, got {short_side}")
     resolved = resolve_backend(backend)
     if resolved == "decord":
         return AutoVideo(path, short_side) if backend == "auto" else DecordVideo(path, short_side=short_side)
+    if resolved.startswith("torchcodec"):
+        return TorchCodecVideo(path, short_side, device="cuda" if resolved == "torchcodec-cuda" else "cpu")
     return PyAVVideo(path, short_side)
 
 
@@ -321,11 +440,15 @@ __all__ = [
     "AutoVideo",
     "DecordVideo",
     "PyAVVideo",
+    "TorchCodecVideo",
     "VideoInfo",
     "VideoReadError",
+    "check_backend_name",
     "decord_available",
     "open_video",
     "read_frames",
+    "require_torchcodec",
     "resolve_backend",
     "scaled_size",
+    "torchcodec_problem",
 ]

@@ -9,7 +9,7 @@ from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..validation import check_types
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list
-from .readers import resolve_backend
+from .readers import check_backend_name
 from .sampling import ClipSampler
 
 
@@ -64,7 +64,12 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         check_types(self, "data")
-        resolve_backend(self.reader)  # fails early on a bad name
+        check_backend_name(self.reader)  # fails early on a bad name; whether it is usable here, when a dataset is built
+        if self.reader == "torchcodec-cuda" and self.num_workers > 0:
+            raise ValueError(
+                f"data.reader=torchcodec-cuda decodes in the main process (CUDA cannot start in forked loader workers): "
+                f"set data.num_workers=0 (got {self.num_workers})"
+            )
         ClipSampler(self.num_frames, self.sampling_rate, self.sampling)  # fails early on bad values
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"data.num_classes must be at least 1, got {self.num_classes}")

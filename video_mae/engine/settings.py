@@ -23,6 +23,7 @@ class TrainSettings:
     save_every_epochs: keep checkpoints/epoch_NNNN.pt every this many epochs (0: never).
     max_nonfinite_in_row: stop after this many consecutive skipped (non-finite) steps.
     resume: continue from checkpoints/last.pt when the run directory has one.
+    tensorboard, wandb: mirror the numeric log records to TensorBoard / Weights & Biases.
     compile: run the model through torch.compile (checkpoints keep the plain module).
     global_batch: videos per optimizer step over all ranks; when set, accum_steps is
         derived from it (global_batch / (batch_size x ranks)), so one config means the
@@ -44,6 +45,7 @@ class TrainSettings:
     resume: bool = True
     progress_bar: bool = True
     tensorboard: bool = False
+    wandb: bool = False
     compile: bool = False
     global_batch: int | None = None
     fsdp: bool = False

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
@@ -38,6 +38,7 @@ RESUME_FREE_KEYS = (
     "train.device",
     "train.progress_bar",
     "train.tensorboard",
+    "train.wandb",
     "train.log_every",
     "train.save_every_steps",
     "train.save_every_epochs",
@@ -174,7 +175,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         grid = source if source != [target[0], target[1], target[1]] else None
     spec = ClassifierSpec(num_classes=num_classes, pos_embed_grid=grid, class_names=class_names)
     model = build_classifier(cfg, num_classes, grid)
-    logger = RunLogger(run_dir, tensorboard=train.tensorboard, enabled=context.is_main)
+    logger = RunLogger(
+        run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )  # fmt: skip
     check_list(train_records, data.train_list or "demo training list", num_classes, logger)
     if val_records:
         check_list(val_records, data.val_list or "demo validation list", num_classes, logger)

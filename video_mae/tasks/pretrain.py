@@ -39,6 +39,7 @@ RESUME_FREE_KEYS = (
     "train.device",
     "train.progress_bar",
     "train.tensorboard",
+    "train.wandb",
     "train.log_every",
     "train.save_every_steps",
     "train.save_every_epochs",
@@ -147,7 +148,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     train_records, val_records = data.records()
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    logger = RunLogger(run_dir, tensorboard=train.tensorboard, enabled=context.is_main)
+    logger = RunLogger(
+        run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )  # fmt: skip
     check_list(train_records, data.train_list or "demo training list", None, logger)
     augment = instantiate(cfg.augment, _convert_="all")
     plan = plan_training(model, train_records, data, augment, train, optim, device, bad_videos, context)
