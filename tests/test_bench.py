@@ -32,6 +32,28 @@ def test_models_bench_times_every_workload(tmp_path):
     assert "| pretrain step | ours |" in result.stdout
 
 
+def test_cost_sweep_covers_every_shape_on_both_sides(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "cost"
+    subprocess.run(
+        [CLI, "cost", "--model", "vit_tiny", "--frames", "2,4", "--sizes", "32,48", "--precision", "fp32", "--device", "cpu",
+         "--warmup", "0", "--repeats", "1", "--out", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    points = json.loads((out / "cost.json").read_text())["points"]
+    shapes = sorted({(p["frames"], p["size"]) for p in points})
+    assert shapes == [(2, 32), (2, 48), (4, 32), (4, 48)]
+    for shape in shapes:
+        here = [(p["workload"], p["implementation"]) for p in points if (p["frames"], p["size"]) == shape]
+        assert sorted(here) == [("embedding forward", "ours"), ("embedding forward", "transformers (sdpa)"),
+                                ("pretrain step", "ours"), ("pretrain step", "transformers (sdpa)")]  # fmt: skip
+    # More tokens cost more FLOPs; memory is measured (resident memory added, on the CPU).
+    ours = sorted((p["tokens"], p["gflop_per_clip"]) for p in points if p["workload"] == "embedding forward" and p["implementation"] == "ours")
+    assert [t for t, _ in ours] == [16, 32, 36, 72] and [f for _, f in ours] == sorted(f for _, f in ours)
+    assert all(p["memory_gib_per_clip"] is not None for p in points)
+    assert (out / "cost.png").stat().st_size > 0 and "| 4 | 48 | 72 |" in (out / "cost.md").read_text()
+
+
 def test_loader_bench_covers_each_setting(tmp_path):
     lines = []
     for i in range(6):

@@ -10,6 +10,7 @@ fraction of a measured matmul peak mean the same thing on every device.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -41,7 +42,8 @@ class ModelSize:
 @dataclass
 class Timing:
     """One workload: median seconds per call over ``repeats``, clips/s, FLOPs per clip,
-    achieved TFLOP/s, fraction of the measured matmul peak, peak device memory."""
+    achieved TFLOP/s, fraction of the measured matmul peak, and peak memory (CUDA: the
+    allocator's peak; CPU: resident memory the workload added, see :class:`PeakMemory`)."""
 
     name: str
     implementation: str
@@ -88,13 +90,39 @@ def matmul_peak_tflops(device: torch.device, precision: str, size: int | None = 
     return 2 * size**3 / seconds / 1e12
 
 
-def peak_memory_reset(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+class PeakMemory:
+    """Peak memory of what runs inside the ``with`` block, in GiB: on CUDA the allocator's
+    peak; on the CPU the highest resident memory of this process, sampled every 2 ms
+    by a thread (torch releases the GIL in its kernels), less the resident memory at
+    the start: the memory the workload adds."""
 
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.gib: float | None = None
+        self._stop = threading.Event()
+        self._peak = 0.0
 
-def peak_memory_gib(device: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, resident_mib())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._start = self._peak = resident_mib()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            self.gib = torch.cuda.max_memory_allocated(self.device) / 2**30
+        else:
+            self._stop.set()
+            self._thread.join()
+            self._peak = max(self._peak, resident_mib())
+            self.gib = (self._peak - self._start) / 1024
 
 
 def build_encoder(size: ModelSize, frames: int, image: int, tubelet: int, final_norm: bool = True) -> VisionTransformer3D:
@@ -171,11 +199,13 @@ def bench_models(
     with_transformers: bool = True,
     num_classes: int = 400,
     decoder_mask_ratio: float = 0.0,
+    finetune: bool = True,
 ) -> tuple[list[Timing], float]:
     """Times the pretraining step (forward, backward, AdamW), forward-only embedding of
     all tokens, and the fine-tuning step, for ours and transformers; returns the
     timings and the measured matmul peak (TFLOP/s). With ``decoder_mask_ratio`` > 0,
-    also our pretraining step with running-cell decoder masking (VideoMAE V2)."""
+    also our pretraining step with running-cell decoder masking (VideoMAE V2);
+    ``finetune=False`` leaves out the fine-tuning step."""
     device = torch.device(device)
     torch.manual_seed(0)
     peak = matmul_peak_tflops(device, precision)
@@ -200,9 +230,9 @@ def bench_models(
 
     def measure(name: str, impl: str, fn: Callable[[], object], flop_fn: Callable[[], object]) -> None:
         flops = count_flops(flop_fn)
-        peak_memory_reset(device)
-        seconds = median_seconds(fn, device, warmup, repeats)
-        results.append(_timing(name, impl, seconds, batch, flops, peak, peak_memory_gib(device)))
+        with PeakMemory(device) as memory:
+            seconds = median_seconds(fn, device, warmup, repeats)
+        results.append(_timing(name, impl, seconds, batch, flops, peak, memory.gib))
 
     runner = torch.compile(ours) if compile_model else ours
     impl = "ours (compiled)" if compile_model else "ours"
@@ -227,15 +257,17 @@ def bench_models(
 
     ours.eval()
     measure("embedding forward", impl, embed, embed)
-    classifier = VideoClassifier(build_encoder(size, frames, image, tubelet, final_norm=False), num_classes).to(device)
-    classifier_run = torch.compile(classifier) if compile_model else classifier
-    labels = torch.randint(num_classes, (batch,), device=device)
-    classifier.train()
-    measure(
-        "finetune step", impl,
-        step_fn(classifier, lambda: F.cross_entropy(classifier_run(video).float(), labels)),
-        lambda: F.cross_entropy(classifier(video).float(), labels).backward(),
-    )  # fmt: skip
+    if finetune:
+        classifier = VideoClassifier(build_encoder(size, frames, image, tubelet, final_norm=False), num_classes).to(device)
+        classifier_run = torch.compile(classifier) if compile_model else classifier
+        labels = torch.randint(num_classes, (batch,), device=device)
+        classifier.train()
+        measure(
+            "finetune step", impl,
+            step_fn(classifier, lambda: F.cross_entropy(classifier_run(video).float(), labels)),
+            lambda: F.cross_entropy(classifier(video).float(), labels).backward(),
+        )  # fmt: skip
+        del classifier, classifier_run
 
     hf = build_transformers(ours, size) if with_transformers else None
     if hf is not None:

@@ -43,6 +43,19 @@ def bench(argv: list[str] | None = None) -> int:
     models.add_argument("--compile", action="store_true", help="torch.compile our models")
     models.add_argument("--no-transformers", action="store_true", help="skip the transformers side")
     models.add_argument("--json", type=Path, help="also write the results as JSON")
+    cost = commands.add_parser("cost", help="time and memory per clip over frames x sizes, embedding forward and pretraining step")
+    cost.add_argument("--model", default="vit_s", help="preset (default vit_s)")
+    cost.add_argument("--frames", default="8,16,32", help="comma-separated (default 8,16,32)")
+    cost.add_argument("--sizes", default="112,160,224", help="comma-separated (default 112,160,224)")
+    cost.add_argument("--batch", type=int, default=1)
+    cost.add_argument("--tubelet", type=int, default=2)
+    cost.add_argument("--mask-ratio", type=float, default=0.9)
+    cost.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    cost.add_argument("--device", default="auto")
+    cost.add_argument("--warmup", type=int, default=1)
+    cost.add_argument("--repeats", type=int, default=3)
+    cost.add_argument("--no-transformers", action="store_true", help="skip the transformers side")
+    cost.add_argument("--out", type=Path, default=Path("runs/cost"), help="output folder for cost.json, cost.md, cost.png")
     loader = commands.add_parser("loader", help="clips/s per worker of the training loader on a data list")
     loader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
     loader.add_argument("--root", type=Path)
@@ -104,6 +117,30 @@ def bench(argv: list[str] | None = None) -> int:
 
     from ..engine.device import resolve_device, resolve_precision
 
+    if args.command == "cost":
+        from ..bench_cost import bench_cost, cost_table, write_cost
+
+        try:
+            size = _preset_sizes(args.model)
+            device = resolve_device(args.device)
+            frames = [int(v) for v in args.frames.split(",")]
+            sizes = [int(v) for v in args.sizes.split(",")]
+        except ValueError as err:
+            print(f"vmae-bench: error: {err}", file=sys.stderr)
+            return 2
+        precision = resolve_precision(args.precision, device, size.embed_dim)
+        points = bench_cost(
+            size, frames, sizes, args.batch, precision, device, args.tubelet, args.mask_ratio, args.warmup, args.repeats,
+            not args.no_transformers,
+        )  # fmt: skip
+        title = f"{torch_device_name(device)}, {args.model}, batch {args.batch}, mask {args.mask_ratio}, {precision}"
+        settings = {**{k: v for k, v in vars(args).items() if k not in ("out", "command")}, "precision": precision,
+                    "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
+        write_cost(points, args.out, settings, title)
+        print(title)
+        print(cost_table(points))
+        print(f"wrote {args.out / 'cost.md'}, {args.out / 'cost.png'}")
+        return 0
     if args.command == "models":
         from ..bench import bench_models, timings_json, timings_table
 
