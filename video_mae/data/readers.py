@@ -105,7 +105,39 @@ def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[i
     return wanted
 
 
-class DecordVideo:
+class _BatchVideo:
+    """What the decord and torchcodec readers share: both decode a list of indices in
+    one call (``_decode``), which is checked here for the frames it returned."""
+
+    path: str
+    info: VideoInfo
+
+    def _set_info(self, num_frames: int, fps: float) -> None:
+        if num_frames < 1:
+            raise VideoReadError(self.path, "no frames")
+        self.info = VideoInfo(num_frames=num_frames, fps=fps)
+
+    def _decode(self, wanted: list[int]) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(self.path, indices, self.info.num_frames)
+        frames = self._decode(wanted)
+        if frames.shape[0] != len(wanted):
+            raise VideoReadError(self.path, f"decode failed: got {frames.shape[0]} of {len(wanted)} frames")
+        return frames
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DecordVideo(_BatchVideo):
     """One open video read with decord (``num_threads=1``: parallelism comes from
     DataLoader workers, and decord's own threads are a known source of hangs).
     decord needs the output size when it opens, so ``short_side`` first reads the
@@ -124,28 +156,16 @@ class DecordVideo:
             fps = float(self._reader.get_avg_fps())
         except Exception as err:  # decord raises plain RuntimeError / DECORDError
             raise VideoReadError(path, f"cannot open: {_first_line(err)}") from None
-        if num_frames < 1:
-            raise VideoReadError(path, "no frames")
-        self.info = VideoInfo(num_frames=num_frames, fps=fps)
+        self._set_info(num_frames, fps)
 
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        wanted = _check_indices(self.path, indices, self.info.num_frames)
+    def _decode(self, wanted: list[int]) -> np.ndarray:
         try:
-            frames = self._reader.get_batch(wanted).asnumpy()
+            return self._reader.get_batch(wanted).asnumpy()
         except Exception as err:
             raise VideoReadError(self.path, f"decode failed: {_first_line(err)}") from None
-        if frames.shape[0] != len(wanted):
-            raise VideoReadError(self.path, f"decode failed: got {frames.shape[0]} of {len(wanted)} frames")
-        return frames
 
     def close(self) -> None:
         self._reader = None
-
-    def __enter__(self) -> "DecordVideo":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class PyAVVideo:
@@ -255,7 +275,7 @@ def _torchcodec_reason(err: BaseException) -> str:
     return text
 
 
-class TorchCodecVideo:
+class TorchCodecVideo(_BatchVideo):
     """One open video read with torchcodec (FFmpeg through PyTorch's own decoder).
 
     ``seek_mode="exact"`` scans the file once on open, so frame i is the i-th in
@@ -288,28 +308,16 @@ class TorchCodecVideo:
             # pts=0"); where PyAV can name the problem, that name is the reason.
             PyAVVideo(path).close()
             raise VideoReadError(path, f"cannot open: {reason}") from None
-        if num_frames < 1:
-            raise VideoReadError(path, "no frames")
-        self.info = VideoInfo(num_frames=num_frames, fps=fps)
+        self._set_info(num_frames, fps)
 
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        wanted = _check_indices(self.path, indices, self.info.num_frames)
+    def _decode(self, wanted: list[int]) -> np.ndarray:
         try:
-            frames = self._decoder.get_frames_at(wanted).data
+            return self._decoder.get_frames_at(wanted).data.cpu().numpy()
         except Exception as err:
             raise VideoReadError(self.path, f"decode failed: {_torchcodec_reason(err)}") from None
-        if frames.shape[0] != len(wanted):
-            raise VideoReadError(self.path, f"decode failed: got {frames.shape[0]} of {len(wanted)} frames")
-        return frames.cpu().numpy()
 
     def close(self) -> None:
         self._decoder = None
-
-    def __enter__(self) -> "TorchCodecVideo":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class AutoVideo:
