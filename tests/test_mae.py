@@ -104,6 +104,17 @@ def test_bf16_autocast_forward_and_fp32_loss():
     assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
 
 
+def test_under_bf16_autocast_the_residual_stream_is_bf16_with_all_tokens_and_with_the_kept_ones():
+    # An fp32 stream (the input's dtype) doubles the memory traffic of every residual add.
+    model = tiny_mae()
+    seen = []
+    model.encoder.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model.encoder.forward_features(torch.randn(2, 3, 8, 32, 32))
+        model(torch.randn(2, 3, 8, 32, 32), generator=torch.Generator().manual_seed(0))
+    assert seen == [torch.bfloat16, torch.bfloat16]
+
+
 @pytest.mark.parametrize("tubelet,patch", [(2, 8), (4, 16), (1, 8)])
 def test_gathering_tubelets_before_the_embedding_equals_embedding_everything(tubelet, patch):
     from video_mae.models import VisionTransformer3D

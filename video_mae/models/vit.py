@@ -96,7 +96,10 @@ class VisionTransformer3D(nn.Module):
 
     def forward_features(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
         if ids_keep is None:
-            x = self.patch_embed(x) + self.pos_embed.to(x.dtype)
+            x = self.patch_embed(x)
+            # In the tokens' dtype (bf16 under autocast), as on the kept-token path below:
+            # in the input's (fp32) the whole residual stream would run in fp32.
+            x = x + self.pos_embed.to(x.dtype)
         else:
             # Embed only the kept tubelets (and add only their positions).
             x = self.patch_embed.forward_visible(x, ids_keep)
