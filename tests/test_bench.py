@@ -143,3 +143,7 @@ def test_extraction_benchmark_times_both_sides_on_the_same_frames(tiny_checkpoin
     assert [t["implementation"] for t in report["timings"]] == ["ours", "transformers"]
     assert all(t["videos"] == 6 and t["total_s"] > 0 and t["decode_s"] > 0 and t["forward_s"] > 0 for t in report["timings"])
     assert report["cosine_gap"] < 1e-3  # the same model on the same frames: the same embeddings
+    # Decoding in a worker beside the forward gives the same embeddings.
+    assert bench(["extract", "--checkpoint", str(tiny_checkpoints["pretrain"]), "--videos", "6", "--batch", "4",
+                  "--workers", "1", "--json", str(out)]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["cosine_gap"] < 1e-3

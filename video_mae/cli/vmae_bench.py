@@ -93,6 +93,9 @@ def bench(argv: list[str] | None = None) -> int:
     extract.add_argument("--batch", type=int, default=8)
     extract.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     extract.add_argument("--device", default="auto")
+    extract.add_argument("--workers", type=int, default=0, help="our loader's worker processes (decoding beside the forward; default 0)")
+    extract.add_argument("--decode-short-side", type=int, default=None,
+                         help="our side decodes frames with a short side >= 1.5x this scaled down to it (e.g. the --size)")
     extract.add_argument("--no-transformers", action="store_true", help="time our side only")
     extract.add_argument("--json", type=Path)
     learning = commands.add_parser(
@@ -259,6 +262,8 @@ def _learning(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import torch
 
     from ..bench import build_ours
@@ -276,6 +281,7 @@ def _extract(args: argparse.Namespace) -> int:
 
             state = load_checkpoint(args.checkpoint)
             model, data = pretrained_from_state(state, str(args.checkpoint))
+            data = replace(data, num_workers=args.workers, decode_short_side=args.decode_short_side)
             config = state["config"]
         else:
             from ..presets import model_preset
@@ -284,7 +290,8 @@ def _extract(args: argparse.Namespace) -> int:
             model = build_ours(_preset_sizes(args.model), args.frames, args.size, 2, 0.9)
             data = DataSettings(
                 name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None,
-                num_frames=args.frames, sampling_rate=args.sampling_rate, crop_size=args.size, num_workers=0,
+                num_frames=args.frames, sampling_rate=args.sampling_rate, crop_size=args.size, num_workers=args.workers,
+                decode_short_side=args.decode_short_side,
             )  # fmt: skip
             # The preset as this run built it (its clip shape, build_ours' tubelet and norm eps), for the export.
             preset = model_preset(args.model, f"--model {args.model}")
