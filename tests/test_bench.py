@@ -89,6 +89,7 @@ def test_reader_bench_compares_every_reader_that_runs_here(tmp_path):
     rows = json.loads(out.read_text())
     assert [r["backend"] for r in rows] == expected
     assert all(r["decodes"] == 20 and r["seconds"] > 0 and r["rss_max_mib"] > 0 for r in rows)
+    assert all([n for n, _ in r["samples"]] == [0, 20] for r in rows)  # measured at the start and at the end
     assert "pyav: 20 clips of 4 frames" in result.stdout and "clips/s" in result.stdout
 
 

@@ -414,4 +414,6 @@ def bench_reader_memory(paths: list[str], backend: str, decodes: int, num_frames
         if (i + 1) % every == 0:
             samples.append((i + 1, resident_mib()))
     seconds = time.perf_counter() - start
+    if samples[-1][0] != decodes:  # the end is always measured, not only every `every` decodes
+        samples.append((decodes, resident_mib()))
     return ReaderMemory(backend, decodes, seconds, start_rss, samples[-1][1], max(r for _, r in samples), samples)
