@@ -43,6 +43,7 @@ SKIPPED = {
     "torchrun": "needs GPUs (tests/test_distributed.py runs torchrun on the CPU)",
     "hydra/launcher=slurm": "needs a SLURM cluster",
     "vmae-bench models": "a GPU benchmark (tests/test_bench.py runs it on tiny shapes)",
+    "vmae-bench cost": "a benchmark of minutes (tests/test_bench.py runs it on tiny shapes)",
     "tools/": "a script of the source tree, not of the installed package",
     "hydra.run.dir=runs/plain": "feeds only the tools/ script below (tests/test_pretrain.py runs it)",
     "hydra.run.dir=runs/dm05": "feeds only the tools/ script below (tests/test_decoder_masking.py covers decoder masking)",

@@ -90,11 +90,24 @@ def matmul_peak_tflops(device: torch.device, precision: str, size: int | None = 
     return 2 * size**3 / seconds / 1e12
 
 
+def _release_free_heap() -> None:
+    """Hands the C heap's free pages back to the OS (glibc's ``malloc_trim``), so that
+    resident memory measures what a workload allocates, not what an earlier one freed
+    and the heap kept (after a free, glibc serves even large blocks from its heap)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class PeakMemory:
     """Peak memory of what runs inside the ``with`` block, in GiB: on CUDA the allocator's
     peak; on the CPU the highest resident memory of this process, sampled every 2 ms
     by a thread (torch releases the GIL in its kernels), less the resident memory at
-    the start: the memory the workload adds."""
+    the start, after the heap's free pages went back to the OS: the memory the
+    workload adds."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -110,6 +123,7 @@ class PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
+            _release_free_heap()
             self._start = self._peak = resident_mib()
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -229,8 +243,8 @@ def bench_models(
         return step
 
     def measure(name: str, impl: str, fn: Callable[[], object], flop_fn: Callable[[], object]) -> None:
-        flops = count_flops(flop_fn)
-        with PeakMemory(device) as memory:
+        with PeakMemory(device) as memory:  # from the first call on: later calls reuse what it allocated
+            flops = count_flops(flop_fn)
             seconds = median_seconds(fn, device, warmup, repeats)
         results.append(_timing(name, impl, seconds, batch, flops, peak, memory.gib))
 
