@@ -58,19 +58,19 @@ class RunLogger:
         record = {"kind": kind, "time": round(time.time(), 3), **{k: _plain(v) for k, v in fields.items()}}
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self._tb is not None and "step" in fields:
-            for key, value in fields.items():
-                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._tb.add_scalar(f"{kind}/{key}", value, fields["step"])
-        if self._wandb is not None and "step" in fields:
-            scalars = {
-                f"{kind}/{key}": value
-                for key, value in fields.items()
-                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool)
-            }
-            if scalars:
-                # Not `step=`: W&B drops records whose step goes back, which a resumed run's do.
-                self._wandb.log({**scalars, "step": fields["step"]})
+        if "step" not in fields or (self._tb is None and self._wandb is None):
+            return
+        scalars = {
+            f"{kind}/{key}": value
+            for key, value in fields.items()
+            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        if self._tb is not None:
+            for name, value in scalars.items():
+                self._tb.add_scalar(name, value, fields["step"])
+        if self._wandb is not None and scalars:
+            # Not `step=`: W&B drops records whose step goes back, which a resumed run's do.
+            self._wandb.log({**scalars, "step": fields["step"]})
 
     def close(self) -> None:
         if self._tb is not None:

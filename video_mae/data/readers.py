@@ -23,6 +23,7 @@ more than it saves there (640x272 to 256: 46 -> 66 ms with PyAV).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -365,6 +366,7 @@ def decord_available() -> bool:
     return True
 
 
+@functools.cache  # asked on every open; the answer cannot change within a process
 def torchcodec_problem() -> str | None:
     """None when torchcodec is installed and has found FFmpeg's shared libraries,
     else what is missing (torchcodec looks for FFmpeg 4 to 9 when it is imported)."""

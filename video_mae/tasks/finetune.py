@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
@@ -177,7 +177,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     model = build_classifier(cfg, num_classes, grid)
     logger = RunLogger(
         run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=opened.config,
     )  # fmt: skip
     check_list(train_records, data.train_list or "demo training list", num_classes, logger)
     if val_records:

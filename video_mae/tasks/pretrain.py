@@ -150,7 +150,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
     logger = RunLogger(
         run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=config,
     )  # fmt: skip
     check_list(train_records, data.train_list or "demo training list", None, logger)
     augment = instantiate(cfg.augment, _convert_="all")
