@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from video_mae.cli import register_resolvers
-from video_mae.data.encode import write_mp4
+from video_mae.data.prep.encode import write_mp4
 
 # Eight 8x8-pixel blocks along the top of each frame spell the frame index in binary;
 # big flat blocks survive H.264 compression, so the index can be read back exactly.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import indexed_frames
-from video_mae.data.encode import write_mp4
+from video_mae.data.prep.encode import write_mp4
 
 CLI = str(Path(sys.executable).parent / "vmae-bench")
 

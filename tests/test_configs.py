@@ -181,11 +181,18 @@ def test_invalid_mask_ratio_names_the_key():
         instantiate(cfg.mask)
 
 
-def test_run_directory_name_ignores_exactly_the_resume_free_keys():
-    from omegaconf import OmegaConf
+@pytest.mark.parametrize("app", ["pretrain", "finetune"])
+def test_run_directory_name_ignores_exactly_the_resume_free_keys(app):
+    import importlib
 
-    from video_mae.tasks.pretrain import RESUME_FREE_KEYS
+    from hydra import compose, initialize_config_module
 
-    excluded = OmegaConf.load(CONF / "pretrain.yaml").hydra.job.config.override_dirname.exclude_keys
+    with initialize_config_module(config_module="video_mae.conf", version_base="1.3"):
+        cfg = compose(config_name=app, overrides=["train.device=cpu", "mask.ratio=0.75" if app == "pretrain" else "probe=linear"],
+                      return_hydra_config=True)  # fmt: skip
+    excluded = cfg.hydra.job.config.override_dirname.exclude_keys
     # train.epochs names a different run (a different schedule) but may be raised on resume.
-    assert set(excluded) == set(RESUME_FREE_KEYS) - {"train.epochs"}
+    assert set(excluded) == set(importlib.import_module(f"video_mae.tasks.{app}").RESUME_FREE_KEYS) - {"train.epochs"}
+    assert cfg.hydra.job.override_dirname == ("mask.ratio=0.75" if app == "pretrain" else "probe=linear")
+    assert cfg.hydra.run.dir == f"runs/{app}/{cfg.hydra.job.override_dirname.replace('=', '-')}"
+

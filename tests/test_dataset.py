@@ -4,7 +4,7 @@ import torch
 
 from conftest import indexed_frames
 from video_mae.data.dataset import BadVideoLog, TooManyBadVideos, VideoClipDataset
-from video_mae.data.encode import write_mp4
+from video_mae.data.prep.encode import write_mp4
 from video_mae.data.lists import VideoRecord
 from video_mae.data.loader import EpochSampler, make_loader
 from video_mae.data.readers import VideoReadError

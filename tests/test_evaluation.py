@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import indexed_frames
-from video_mae.data.encode import write_mp4
+from video_mae.data.prep.encode import write_mp4
 from video_mae.data.lists import VideoRecord
 from video_mae.data.settings import DataSettings
 from video_mae.engine.evaluate import EvalSettings, evaluate_videos

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from video_mae.bench import build_ours
-from video_mae.cli.vmae_bench import _preset_sizes
+from video_mae.bench.models import bench_model_config, build_ours
+from video_mae.tasks.presets import model_preset
 from video_mae.data.demo import DemoSpec, render_video
 
 FRAMES, SIZE, BATCH = 16, 112, 4
@@ -40,7 +40,7 @@ def clip_batch(videos: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 
 def losses_for(precision: str, videos: torch.Tensor, steps: int, peak_lr: float) -> tuple[list[float], float]:
     torch.manual_seed(0)
-    model = build_ours(_preset_sizes("vit_s"), FRAMES, SIZE, 2, 0.9)
+    model = build_ours(bench_model_config(model_preset("vit_s", "vit_s"), FRAMES, SIZE, 2), 0.9)
     optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.05)
     data_rng, mask_rng = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     losses, start = [], time.perf_counter()

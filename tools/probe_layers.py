@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from video_mae.checkpoint import load_checkpoint
 from video_mae.data.demo import DemoSpec, render_video
-from video_mae.models.from_checkpoint import build_encoder
+from video_mae.models.build import build_encoder
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1)

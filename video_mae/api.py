@@ -33,7 +33,7 @@ from .models.from_checkpoint import model_from_checkpoint
 from .models.key_check import load_fitting
 from .models.mae import MaskedAutoencoder
 from .models.probe import ProbeClassifier
-from .presets import model_preset
+from .tasks.presets import model_preset
 
 Videos = str | Path | torch.Tensor | Sequence[str | Path]
 

@@ -95,10 +95,16 @@ def closing_lines(prog: str, summary: dict, seconds: float) -> str:
 
 
 def register_resolvers() -> None:
+    """The resolvers the configs use. ``video_mae.conf`` calls this when Hydra imports it
+    (before any compose); the apps and tests call it too (it is idempotent)."""
     from omegaconf import OmegaConf
+
+    from ..tasks.resume_free import run_name_free_keys
 
     if not OmegaConf.has_resolver("vmae_run_name"):
         OmegaConf.register_new_resolver("vmae_run_name", run_name)
+    if not OmegaConf.has_resolver("vmae_run_name_free_keys"):
+        OmegaConf.register_new_resolver("vmae_run_name_free_keys", run_name_free_keys)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -10,17 +10,16 @@ from pathlib import Path
 from ..data.readers import BACKENDS as READERS
 
 
-def _preset_sizes(name: str):
-    from ..bench import ModelSize
-    from ..presets import model_preset
+def _preset(name: str) -> dict:
+    from ..tasks.presets import model_preset
 
-    preset = model_preset(name, f"--model {name}")
-    enc = preset["encoder"]
-    return ModelSize(
-        embed_dim=enc["embed_dim"], depth=enc["depth"], num_heads=enc["num_heads"], decoder_dim=preset["decoder_dim"],
-        decoder_depth=preset["decoder_depth"], decoder_num_heads=preset["decoder_num_heads"],
-        patch_size=enc["patch_size"], mlp_ratio=enc["mlp_ratio"],
-    )  # fmt: skip
+    return model_preset(name, f"--model {name}")
+
+
+def _run_settings(args: argparse.Namespace, precision: str, device, leave_out: tuple[str, ...]) -> dict:
+    """What a benchmark's JSON records of how it ran: the arguments, the resolved precision and the device."""
+    return {**{k: v for k, v in vars(args).items() if k not in leave_out}, "precision": precision,
+            "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
 
 
 def bench(argv: list[str] | None = None) -> int:
@@ -121,45 +120,43 @@ def bench(argv: list[str] | None = None) -> int:
     from ..engine.device import resolve_device, resolve_precision
 
     if args.command == "cost":
-        from ..bench_cost import bench_cost, cost_table, write_cost
-
+        from ..bench.cost import bench_cost, cost_table, write_cost
         try:
-            size = _preset_sizes(args.model)
+            preset = _preset(args.model)
+            embed_dim = preset["encoder"]["embed_dim"]
             device = resolve_device(args.device)
             frames = [int(v) for v in args.frames.split(",")]
             sizes = [int(v) for v in args.sizes.split(",")]
         except ValueError as err:
             print(f"vmae-bench: error: {err}", file=sys.stderr)
             return 2
-        precision = resolve_precision(args.precision, device, size.embed_dim)
+        precision = resolve_precision(args.precision, device, embed_dim)
         points = bench_cost(
-            size, frames, sizes, args.batch, precision, device, args.tubelet, args.mask_ratio, args.warmup, args.repeats,
+            preset, frames, sizes, args.batch, precision, device, args.tubelet, args.mask_ratio, args.warmup, args.repeats,
             not args.no_transformers,
         )  # fmt: skip
         title = f"{torch_device_name(device)}, {args.model}, batch {args.batch}, mask {args.mask_ratio}, {precision}"
-        settings = {**{k: v for k, v in vars(args).items() if k not in ("out", "command")}, "precision": precision,
-                    "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
+        settings = _run_settings(args, precision, device, ("out", "command"))
         write_cost(points, args.out, settings, title)
         print(title)
         print(cost_table(points))
         print(f"wrote {args.out / 'cost.md'}, {args.out / 'cost.png'}")
         return 0
     if args.command == "models":
-        from ..bench import bench_models, timings_json, timings_table
+        from ..bench.models import bench_model_config, bench_models, timings_json, timings_table
 
         try:
-            size = _preset_sizes(args.model)
+            model = bench_model_config(_preset(args.model), args.frames, args.size, args.tubelet)
             device = resolve_device(args.device)
         except ValueError as err:
             print(f"vmae-bench: error: {err}", file=sys.stderr)
             return 2
-        precision = resolve_precision(args.precision, device, size.embed_dim)
+        precision = resolve_precision(args.precision, device, model["encoder"]["embed_dim"])
         results, peak = bench_models(
-            size, args.frames, args.size, args.tubelet, args.batch, args.mask_ratio, precision, device,
+            model, args.batch, args.mask_ratio, precision, device,
             args.warmup, args.repeats, args.compile, not args.no_transformers, decoder_mask_ratio=args.decoder_mask_ratio,
         )  # fmt: skip
-        settings = {**{k: v for k, v in vars(args).items() if k not in ("json", "command")}, "precision": precision,
-                    "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
+        settings = _run_settings(args, precision, device, ("json", "command"))
         print(f"{settings['device_name']}, {args.model}, {args.frames}x{args.size}x{args.size}, tubelet {args.tubelet}, "
               f"batch {args.batch}, mask {args.mask_ratio}, {precision}")  # fmt: skip
         print(timings_table(results, peak))
@@ -171,7 +168,7 @@ def bench(argv: list[str] | None = None) -> int:
     from ..data.settings import DataSettings
 
     if args.command == "reader":
-        from ..bench import bench_reader_memory
+        from ..bench.reader import bench_reader_memory
         from ..data.readers import resolve_backend
 
         data = DataSettings(name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None)
@@ -192,7 +189,7 @@ def bench(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
         return 0
 
-    from ..bench import bench_loader
+    from ..bench.loader import bench_loader
     from ..data.transforms import MultiScaleCropTransform
 
     try:
@@ -266,8 +263,8 @@ def _extract(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..bench import build_ours
-    from ..bench_extract import bench_extract, extract_table
+    from ..bench.extract import bench_extract, extract_table
+    from ..bench.models import bench_model_config, build_ours
     from ..checkpoint import CheckpointError
     from ..data.lists import DataListError, VideoRecord, read_data_list
     from ..data.settings import DataSettings
@@ -284,18 +281,14 @@ def _extract(args: argparse.Namespace) -> int:
             data = replace(data, num_workers=args.workers, decode_short_side=args.decode_short_side)
             config = state["config"]
         else:
-            from ..presets import model_preset
-
             torch.manual_seed(0)
-            model = build_ours(_preset_sizes(args.model), args.frames, args.size, 2, 0.9)
+            preset = bench_model_config(_preset(args.model), args.frames, args.size, 2)
+            model = build_ours(preset, 0.9)
             data = DataSettings(
                 name="bench", demo=None if args.list else _demo_spec(), train_list=str(args.list) if args.list else None,
                 num_frames=args.frames, sampling_rate=args.sampling_rate, crop_size=args.size, num_workers=args.workers,
                 decode_short_side=args.decode_short_side,
             )  # fmt: skip
-            # The preset as this run built it (its clip shape, build_ours' tubelet and norm eps), for the export.
-            preset = model_preset(args.model, f"--model {args.model}")
-            preset["encoder"].update(img_size=args.size, num_frames=args.frames, tubelet_size=2, norm_eps=float(model.encoder.norm.eps))
             config = {"model": preset, "data": {"crop_size": args.size, "mean": list(data.mean), "std": list(data.std)}}
         if args.list:
             records = read_data_list(args.list, args.root)

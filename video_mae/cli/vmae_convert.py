@@ -38,7 +38,7 @@ def convert(argv: list[str] | None = None) -> int:
         if args.command == "import":
             preset = None
             if args.model is not None:
-                from ..presets import model_preset
+                from ..tasks.presets import model_preset
 
                 try:
                     preset = model_preset(args.model, f"--model {args.model}")

@@ -12,7 +12,7 @@ from ..data.readers import BACKENDS as READERS
 
 def data_tool(argv: list[str] | None = None) -> int:
     """vmae-data: data-list tools."""
-    from ..data import builders
+    from ..data.prep import builders
 
     parser = argparse.ArgumentParser(prog="vmae-data", description="Data-list tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,8 +127,8 @@ def _check_list(args) -> int:
     from tqdm.auto import tqdm
 
     from ..data.lists import write_data_list
-    from ..data.probe import ProbeResult, ProbeTask, probe_video
-    from ..data.watchdog import Crashed, TimedOut, map_with_timeout
+    from ..data.prep.check import ProbeResult, ProbeTask, probe_video
+    from ..data.prep.watchdog import Crashed, TimedOut, map_with_timeout
 
     records = _read_list_or_report(args.list, args.root)
     if records is None:
@@ -163,8 +163,8 @@ def _reencode_list(args) -> int:
     from tqdm.auto import tqdm
 
     from ..data.lists import write_data_list
-    from ..data.reencode import ReencodeTask, reencode_video, target_path
-    from ..data.watchdog import Crashed, TimedOut, map_with_timeout
+    from ..data.prep.reencode import ReencodeTask, reencode_video, target_path
+    from ..data.prep.watchdog import Crashed, TimedOut, map_with_timeout
 
     records = _read_list_or_report(args.list, args.root)
     if records is None:

@@ -15,7 +15,7 @@ def sweep(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, help="default: <folder>/summary.csv")
     args = parser.parse_args(argv)
 
-    from ..sweep_summary import summarize, to_csv, to_markdown
+    from .sweep_summary import summarize, to_csv, to_markdown
 
     try:
         columns, rows = summarize(args.folder)

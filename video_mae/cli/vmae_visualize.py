@@ -56,7 +56,7 @@ def visualize(argv: list[str] | None = None) -> int:
         save_gif(animation, f"{stem}.gif", scale=args.scale)
         written.append(f"{stem}.gif")
     if "mp4" in formats:
-        from ..data.encode import write_mp4
+        from ..data.prep.encode import write_mp4
 
         big = animation.repeat(args.scale, axis=1).repeat(args.scale, axis=2)
         write_mp4(f"{stem}.mp4", big, fps=8)

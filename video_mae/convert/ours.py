@@ -8,7 +8,11 @@ A converted checkpoint looks like one of ours: ``model`` (our parameter names),
 
 from __future__ import annotations
 
-from ..constants import IMAGENET_MEAN, IMAGENET_STD
+import inspect
+from dataclasses import asdict
+
+from ..data.settings import DataSettings
+from ..models.vit import VisionTransformer3D
 
 
 def encoder_config(
@@ -25,55 +29,30 @@ def encoder_config(
     norm_eps: float,
     final_norm: bool,
 ) -> dict:
-    return {
-        "_target_": "video_mae.models.vit.VisionTransformer3D",
-        "img_size": img_size,
-        "num_frames": num_frames,
-        "patch_size": patch_size,
-        "tubelet_size": tubelet_size,
-        "in_chans": in_chans,
-        "embed_dim": embed_dim,
-        "depth": depth,
-        "num_heads": num_heads,
-        "mlp_ratio": mlp_ratio,
-        "qkv_bias": qkv_bias,
-        "drop_rate": 0.0,
-        "attn_drop_rate": 0.0,
-        "drop_path_rate": 0.0,
-        "layer_scale_init": None,
-        "norm_eps": norm_eps,
-        "grad_checkpointing": False,
-        "final_norm": final_norm,
+    """A ``model.encoder`` config: these values, and every other argument of the encoder at
+    its default (read from the constructor, so that an argument added there reaches
+    converted configs too). ``pos_embed_grid`` is left out: fine-tuning sets it."""
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(VisionTransformer3D).parameters.items()
+        if parameter.default is not inspect.Parameter.empty and name != "pos_embed_grid"
     }
+    given = dict(
+        img_size=img_size, patch_size=patch_size, num_frames=num_frames, tubelet_size=tubelet_size, in_chans=in_chans,
+        embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps,
+        final_norm=final_norm,
+    )  # fmt: skip
+    return {"_target_": "video_mae.models.vit.VisionTransformer3D", **defaults, **given}
 
 
 def data_config(num_frames: int, img_size: int, num_classes: int | None = None) -> dict:
-    """Data settings for a converted model: its clip shape and ImageNet statistics.
-    Lists, sampling stride (VideoMAE's Kinetics default, 4) and the rest are set
-    where the model is used."""
-    return {
-        "_target_": "video_mae.data.settings.DataSettings",
-        "name": "converted",
-        "train_list": None,
-        "val_list": None,
-        "root": None,
-        "demo": None,
-        "num_frames": num_frames,
-        "sampling": "stride",
-        "sampling_rate": 4,
-        "crop_size": img_size,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "flip_invariant": True,
-        "num_classes": num_classes,
-        "class_names": None,
-        "reader": "auto",
-        "num_workers": 4,
-        "pin_memory": True,
-        "clips_per_video": 1,
-        "max_retries": 10,
-        "timeout_s": 600.0,
-    }
+    """Data settings for a converted model: its clip shape, ImageNet statistics, VideoMAE's
+    Kinetics sampling stride (4) and every other field at DataSettings' default (taken from
+    the class, so none goes missing). Lists and the rest are set where the model is used."""
+    settings = DataSettings(name="converted", num_frames=num_frames, sampling_rate=4, crop_size=img_size, num_classes=num_classes)
+    fields = asdict(settings)
+    fields.update(mean=list(settings.mean), std=list(settings.std))
+    return {"_target_": "video_mae.data.settings.DataSettings", **fields}
 
 
 def pretraining_checkpoint(state: dict, encoder: dict, decoder: dict | None, norm_pix_loss: bool, source: dict) -> dict:

@@ -84,8 +84,9 @@ class TooManyBadVideos(RuntimeError):
 class VideoClipDataset(Dataset):
     """Items are dicts:
 
-    video: float [clips_per_video x views, C, T, H, W] (views: what the transform
-           returns per clip; training transforms return one)
+    video: [clips_per_video x views, C, T, H, W] as the transform returns it per clip
+           (views: training transforms return one): uint8 pixels from pretraining's
+           crop (normalised later, on the device), float normalised clips otherwise
     label: int (the record's label)
     row: int (the record's row in its data list)
     replaced: int (how many unreadable videos were skipped to produce this item)
@@ -191,7 +192,7 @@ class VideoClipDataset(Dataset):
         return self.sampler.uniform_clips(available, self.clips_per_video), first
 
     def load_clips(self, record: VideoRecord, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decodes the record once; returns its clips' views, float [k x views, C, T, H, W],
+        """Decodes the record once; returns its clips' views [k x views, C, T, H, W] (the transform's dtype),
         and each clip's first and last frame in seconds [k, 2] (frame indices without a frame rate)."""
         if self.cache_decoded:
             if record.path not in self._decoded:

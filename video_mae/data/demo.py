@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..validation import check_types
-from .encode import write_mp4
+from ..config_types import check_types
+from .prep.encode import write_mp4
 from .lists import write_data_list
 
 log = logging.getLogger(__name__)

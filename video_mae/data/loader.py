@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+
+from .dataset import BadVideoLog, VideoClipDataset
+from .lists import VideoRecord
+from .settings import DataSettings
+from .transforms import ClipTransform
 
 
 class EpochSampler(Sampler[int]):
@@ -111,12 +116,16 @@ def epoch_loaders(
     return loader
 
 
-def training_dataset(records, data, augment, seed: int = 0, bad_videos=None):
+def training_dataset(
+    records: Sequence[VideoRecord],
+    data: DataSettings,
+    augment: ClipTransform,
+    seed: int = 0,
+    bad_videos: BadVideoLog | None = None,
+) -> VideoClipDataset:
     """The training dataset as ``data`` (a :class:`~video_mae.data.settings.DataSettings`)
     describes it: random clips, ``data.clips_per_video`` per decode, unreadable videos
     replaced at most ``data.max_retries`` times and logged to ``bad_videos``."""
-    from .dataset import VideoClipDataset
-
     return VideoClipDataset(
         records,
         data.sampler(),
@@ -135,20 +144,18 @@ def training_dataset(records, data, augment, seed: int = 0, bad_videos=None):
 
 
 def evaluation_dataset(
-    records,
-    data,
-    transform,
+    records: Sequence[VideoRecord],
+    data: DataSettings,
+    transform: ClipTransform,
     clips_per_video: int = 1,
-    bad_videos=None,
+    bad_videos: BadVideoLog | None = None,
     reader: str | None = None,
     report_unreadable: bool = True,
-):
+) -> VideoClipDataset:
     """The evaluation view of ``records``: each video decoded once for its clips, in
     list order, never replaced when unreadable: reported under ``failed``, or with
     ``report_unreadable=False`` raised as the reader's error. ``data`` is a
     :class:`~video_mae.data.settings.DataSettings`; ``reader`` overrides ``data.reader``."""
-    from .dataset import VideoClipDataset
-
     return VideoClipDataset(
         records,
         data.sampler(),
@@ -164,13 +171,13 @@ def evaluation_dataset(
 
 
 def evaluation_loader(
-    records,
-    data,
-    transform,
+    records: Sequence[VideoRecord],
+    data: DataSettings,
+    transform: ClipTransform,
     clips_per_video: int,
     batch_size: int,
     pin_memory: bool,
-    bad_videos=None,
+    bad_videos: BadVideoLog | None = None,
 ) -> DataLoader:
     """:func:`evaluation_dataset` batched in list order."""
     dataset = evaluation_dataset(records, data, transform, clips_per_video, bad_videos)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
-from ..validation import check_types
+from ..config_types import check_types
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list
 from .readers import check_backend_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -45,7 +45,7 @@ class Embeddings:
 @torch.no_grad()
 def extract_embeddings(
     model: nn.Module,
-    loader,
+    loader: Iterable[dict],
     device: torch.device | None = None,
     precision: str = "fp32",
     clips_per_forward: int = 32,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..validation import check_types
+from ..config_types import check_types
 
 
 @dataclass(frozen=True)

@@ -4,61 +4,30 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..masking import Masking, RandomMasking, TubeMasking
-from .classifier import VideoClassifier
-from .mae import MaskedAutoencoder
-from .probe import ProbeClassifier
-from .vit import VisionTransformer3D
-
-DECODER_KEYS = ("decoder_dim", "decoder_depth", "decoder_num_heads", "decoder_mlp_ratio", "decoder_norm_eps", "norm_pix_loss")
-
-
-def build_encoder(config: dict, **overrides) -> VisionTransformer3D:
-    settings = {k: v for k, v in config.items() if k != "_target_"}
-    settings.update(overrides)
-    return VisionTransformer3D(**settings)
-
-
-MASKINGS = {"TubeMasking": TubeMasking, "RandomMasking": RandomMasking}
-
-
-def masking_from_config(mask: dict | None) -> Masking:
-    """The masking a pretraining config stored (``{"_target_": ...TubeMasking, "ratio", "span"}``);
-    VideoMAE's tube masking at 0.9 for checkpoints that stored none (converted weights)."""
-    if not mask:
-        return TubeMasking(0.9)
-    name = str(mask.get("_target_", "TubeMasking")).rsplit(".", 1)[-1]
-    if name not in MASKINGS:
-        raise ValueError(f"mask._target_={mask.get('_target_')!r}: not a masking this version knows ({', '.join(MASKINGS)})")
-    return MASKINGS[name](**{k: v for k, v in mask.items() if k != "_target_"})
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from .build import build_classifier, build_encoder, build_mae
 
 
 def model_from_checkpoint(checkpoint: dict) -> nn.Module:
-    """An untrained model with the checkpoint's architecture (load ``checkpoint["model"]``
-    into it): a classifier or probe (``extras.classifier``), a MaskedAutoencoder (decoder
-    sizes in the config), or a bare encoder wrapped so that its parameter names start
-    with ``encoder.``."""
+    """An untrained model with the checkpoint's architecture, for inference (load
+    ``checkpoint["model"]`` into it): a classifier or probe (``extras.classifier``), a
+    MaskedAutoencoder (decoder sizes in the config; the run's masking, decoder masking and
+    pixel statistics), or a bare encoder wrapped so that its parameter names start with
+    ``encoder.``. Stochastic depth is off: it only serves training."""
     config = checkpoint["config"]
     model_cfg = config["model"]
     spec = checkpoint.get("extras", {}).get("classifier")
     if spec is not None:
-        head = config.get("head", {})
-        mean_pooling = bool(head.get("mean_pooling", True))
-        probe = config.get("probe")
-        grid = spec.get("pos_embed_grid")
-        encoder = build_encoder(
-            model_cfg["encoder"],
-            final_norm=probe is not None or not mean_pooling,
-            pos_embed_grid=list(grid) if grid else None,
-            drop_path_rate=0.0,
-        )
-        if probe is not None:
-            return ProbeClassifier(encoder, spec["num_classes"], kind=probe, num_heads=int(config.get("probe_heads", 8)))
-        return VideoClassifier(encoder, spec["num_classes"], mean_pooling=mean_pooling, fc_norm_eps=head.get("fc_norm_eps"))
-    encoder = build_encoder(model_cfg["encoder"], drop_path_rate=0.0)
+        return build_classifier(
+            model_cfg["encoder"], spec["num_classes"], config.get("head", {}), probe=config.get("probe"),
+            probe_heads=int(config.get("probe_heads", 8)), pos_embed_grid=spec.get("pos_embed_grid"), drop_path_rate=0.0,
+        )  # fmt: skip
     if "decoder_dim" in model_cfg:
-        masking = masking_from_config(config.get("mask"))
-        return MaskedAutoencoder(encoder, masking, **{k: model_cfg[k] for k in DECODER_KEYS if k in model_cfg})
+        data = config.get("data") or {}
+        return build_mae(
+            model_cfg, config.get("mask"), data.get("mean", IMAGENET_MEAN), data.get("std", IMAGENET_STD),
+            decoder_mask_ratio=float(config.get("decoder_mask_ratio") or 0.0), drop_path_rate=0.0,
+        )  # fmt: skip
     wrapper = nn.Module()
-    wrapper.encoder = encoder
+    wrapper.encoder = build_encoder(model_cfg["encoder"], drop_path_rate=0.0)
     return wrapper

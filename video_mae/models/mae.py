@@ -35,8 +35,7 @@ class MAEOutput:
 class MaskedAutoencoder(nn.Module):
     """VideoMAE pretraining model.
 
-    The encoder embeds every tubelet but runs its blocks on the visible tokens
-    only. The decoder receives the visible tokens (projected to its width) plus
+    The encoder embeds and runs its blocks on the visible tubelets only. The decoder receives the visible tokens (projected to its width) plus
     one shared mask token per hidden position, each with the decoder's fixed
     positional table, and predicts the pixels of the hidden tubelets. With
     ``norm_pix_loss`` the target is each tubelet's pixels standardised per

@@ -13,10 +13,10 @@ from .pos_embed import resize_pos_embed, sinusoid_table
 class VisionTransformer3D(nn.Module):
     """ViT encoder for clips [B, C, T, H, W].
 
-    ``forward_features(x, ids_keep)`` embeds every tubelet, adds the fixed
-    positional table, keeps only the tokens listed in ``ids_keep`` (the visible
-    ones during MAE pretraining, so the encoder never spends compute on masked
-    tokens) and returns the final-norm tokens [B, n_kept, embed_dim].
+    ``forward_features(x)`` embeds every tubelet, adds the fixed positional table and
+    returns the final-norm tokens [B, N, embed_dim]; with ``ids_keep`` it embeds only
+    the tubelets listed there (the visible ones during MAE pretraining, so masked
+    tubelets cost nothing, not even their embedding) and returns [B, n_kept, embed_dim].
     """
 
     def __init__(

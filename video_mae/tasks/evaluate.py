@@ -10,15 +10,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
+from ..data.list_check import check_list
 from ..data.lists import read_data_list
 from ..data.settings import DataSettings
-from ..distributed import finish_distributed, init_distributed, local_device
-from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..models.key_check import load_fitting
+from ..run_files import RunFiles
 from .finetune import build_classifier
-from .run_dir import hydra_output_dir, write_summary
-from .training import check_list
+from .run_dir import hydra_output_dir
+from .session import task_session
 
 log = logging.getLogger(__name__)
 
@@ -56,38 +56,25 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             raise ValueError("no list to evaluate: give list=<data list>")
 
     check_list(records, source, spec["num_classes"])
-    device = resolve_device(cfg.device)
-    context = init_distributed(device)
-    device = local_device(device, context)
-    precision = resolve_precision(cfg.precision, device, int(trained.model.encoder.embed_dim))
-    model = build_classifier(trained, spec["num_classes"], spec["pos_embed_grid"])
-    if settings.use_ema:
-        if "ema" not in state["extras"]:
-            raise ValueError(f"eval.use_ema=true but {cfg.checkpoint} holds no EMA weights")
-        load_fitting(model, state["extras"]["ema"], f"{cfg.checkpoint} (EMA weights)")
-    else:
-        load_fitting(model, state["model"], str(cfg.checkpoint))
-    model.to(device)
-    if context.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log.info("evaluating %s on %s (%d videos, %d x %d views) on %d process(es)", cfg.checkpoint, source,
-                 len(records), settings.num_clips, settings.num_crops, context.world_size)  # fmt: skip
-    try:
+    files = RunFiles(out_dir)
+    with task_session(cfg.device, cfg.precision, int(trained.model.encoder.embed_dim)) as session:
+        model = build_classifier(trained, spec["num_classes"], spec["pos_embed_grid"])
+        if settings.use_ema:
+            if "ema" not in state["extras"]:
+                raise ValueError(f"eval.use_ema=true but {cfg.checkpoint} holds no EMA weights")
+            load_fitting(model, state["extras"]["ema"], f"{cfg.checkpoint} (EMA weights)")
+        else:
+            load_fitting(model, state["model"], str(cfg.checkpoint))
+        model.to(session.device)
+        main = session.context.is_main
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            log.info("evaluating %s on %s (%d videos, %d x %d views) on %d process(es)", cfg.checkpoint, source,
+                     len(records), settings.num_clips, settings.num_crops, session.context.world_size)  # fmt: skip
         metrics = evaluate_videos(
-            model,
-            records,
-            data,
-            settings,
-            device,
-            precision,
-            spec["class_names"],
-            context=context,
-            out_dir=out_dir if context.is_main else None,
-            bad_videos=BadVideoLog(out_dir / "bad_videos.txt"),
-        )
-    finally:
-        finish_distributed(context)
-    summary = {**metrics, "checkpoint": str(cfg.checkpoint), "list": source, "views": [settings.num_clips, settings.num_crops], "out_dir": str(out_dir)}
-    if context.is_main:
-        write_summary(out_dir, summary)
-    return summary
+            model, records, data, settings, session.device, session.precision, spec["class_names"],
+            context=session.context, out_dir=out_dir if main else None, bad_videos=BadVideoLog(files.bad_videos),
+        )  # fmt: skip
+        views = [settings.num_clips, settings.num_crops]
+        summary = {**metrics, "checkpoint": str(cfg.checkpoint), "list": source, "views": views, "out_dir": str(out_dir)}
+        return session.finish(out_dir, summary)

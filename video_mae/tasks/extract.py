@@ -15,19 +15,20 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
+from ..data.list_check import check_list
 from ..data.lists import VideoRecord, read_data_list
 from ..data.loader import evaluation_loader
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..embedding_store import EmbeddingFolder
-from ..distributed import barrier, finish_distributed, init_distributed, local_device
-from ..engine.device import resolve_device, resolve_precision
+from ..distributed import barrier
 from ..engine.embed import clip_features, extract_embeddings
 from ..models.from_checkpoint import model_from_checkpoint
 from ..models.key_check import load_fitting
+from ..run_files import RunFiles
 from .run_dir import hydra_output_dir
 from .run_lock import lock_run_folder
-from .training import check_list
+from .session import task_session
 
 log = logging.getLogger(__name__)
 
@@ -122,58 +123,55 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     model, data, state = load_model_and_data(cfg)
     records, source = select_records(cfg, data)
     check_list(records, source, None)
-    device = resolve_device(cfg.device)
-    context = init_distributed(device)
-    device = local_device(device, context)
-    if context.is_main:
-        lock_run_folder(out.path)
-    precision = resolve_precision(cfg.precision, device, int(model.encoder.embed_dim))
-    model.to(device)
     if cfg.dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {cfg.dtype!r}")
     if int(cfg.num_clips) < 1 or int(cfg.shard_size) < 1:
         raise ValueError(f"num_clips and shard_size must be at least 1, got {cfg.num_clips} and {cfg.shard_size}")
-    meta = {
-        "checkpoint": str(cfg.checkpoint),
-        "checkpoint_sha256": file_digest(cfg.checkpoint),
-        "list": source,
-        "list_sha256": records_digest(records),
-        "videos_in_list": len(records),
-        "model": state["config"]["model"]["encoder"],
-        "pooling": clip_features(model)[1],
-        "num_clips": int(cfg.num_clips),
-        "num_frames": data.num_frames,
-        "sampling": data.sampling,
-        "sampling_rate": data.sampling_rate,
-        "crop_size": data.crop_size,
-        "short_side": cfg.short_side,
-        "dim": int(model.encoder.embed_dim),
-        "normalisation": "each clip L2-normalised, averaged over the video's clips, L2-normalised again",
-        "dtype": str(cfg.dtype),
-        "shard_size": int(cfg.shard_size),
-        "per_clip": bool(cfg.per_clip),
-    }
-    if context.is_main:
-        out.start(meta, IDENTITY)
-    barrier(context)
-    transform = EvalClipTransform(data.crop_size, data.mean, data.std, cfg.short_side, num_crops=1, normalize=False)
-    bad_videos = BadVideoLog(out.path / "bad_videos.txt")
-    size = int(cfg.shard_size)
-    num_shards = max(1, -(-len(records) // size))
-    # Under torchrun, shard i belongs to rank i % ranks.
-    todo = [s for s in range(num_shards) if s % context.world_size == context.rank and not out.shard_done(s)]
-    log.info("%s: %d videos in %d shards, %d to do here -> %s", source, len(records), num_shards, len(todo), out.path)
-    bar = tqdm(total=len(todo) * size, desc="videos", disable=not cfg.progress_bar or not context.is_main)
-    for shard in todo:
-        part = records[shard * size : (shard + 1) * size]
-        videos, clips, index, failed = embed_records(
-            model, data, part, transform, int(cfg.num_clips), cfg.dtype, bool(cfg.per_clip),
-            int(cfg.batch_size), int(cfg.clips_per_forward), device, precision, bad_videos,
-        )  # fmt: skip
-        out.write_shard(shard, videos, clips, index, failed)
-        bar.update(len(part))
-    bar.close()
-    barrier(context)
-    embedded, failed = out.finish(num_shards) if context.is_main else (None, None)
-    finish_distributed(context)
-    return {"out": str(out.path), "videos": embedded, "failed": failed, "dim": meta["dim"], "list": source}
+    with task_session(cfg.device, cfg.precision, int(model.encoder.embed_dim)) as session:
+        device, context, precision = session.device, session.context, session.precision
+        if context.is_main:
+            lock_run_folder(out.path)
+        model.to(device)
+        meta = {
+            "checkpoint": str(cfg.checkpoint),
+            "checkpoint_sha256": file_digest(cfg.checkpoint),
+            "list": source,
+            "list_sha256": records_digest(records),
+            "videos_in_list": len(records),
+            "model": state["config"]["model"]["encoder"],
+            "pooling": clip_features(model)[1],
+            "num_clips": int(cfg.num_clips),
+            "num_frames": data.num_frames,
+            "sampling": data.sampling,
+            "sampling_rate": data.sampling_rate,
+            "crop_size": data.crop_size,
+            "short_side": cfg.short_side,
+            "dim": int(model.encoder.embed_dim),
+            "normalisation": "each clip L2-normalised, averaged over the video's clips, L2-normalised again",
+            "dtype": str(cfg.dtype),
+            "shard_size": int(cfg.shard_size),
+            "per_clip": bool(cfg.per_clip),
+        }
+        if context.is_main:
+            out.start(meta, IDENTITY)
+        barrier(context)
+        transform = EvalClipTransform(data.crop_size, data.mean, data.std, cfg.short_side, num_crops=1, normalize=False)
+        bad_videos = BadVideoLog(RunFiles(out.path).bad_videos)
+        size = int(cfg.shard_size)
+        num_shards = max(1, -(-len(records) // size))
+        # Under torchrun, shard i belongs to rank i % ranks.
+        todo = [s for s in range(num_shards) if s % context.world_size == context.rank and not out.shard_done(s)]
+        log.info("%s: %d videos in %d shards, %d to do here -> %s", source, len(records), num_shards, len(todo), out.path)
+        bar = tqdm(total=len(todo) * size, desc="videos", disable=not cfg.progress_bar or not context.is_main)
+        for shard in todo:
+            part = records[shard * size : (shard + 1) * size]
+            videos, clips, index, failed = embed_records(
+                model, data, part, transform, int(cfg.num_clips), cfg.dtype, bool(cfg.per_clip),
+                int(cfg.batch_size), int(cfg.clips_per_forward), device, precision, bad_videos,
+            )  # fmt: skip
+            out.write_shard(shard, videos, clips, index, failed)
+            bar.update(len(part))
+        bar.close()
+        barrier(context)
+        embedded, failed = out.finish(num_shards) if context.is_main else (None, None)
+        return {"out": str(out.path), "videos": embedded, "failed": failed, "dim": meta["dim"], "list": source}

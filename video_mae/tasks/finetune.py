@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
+from ..data.list_check import check_list
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer
 from ..distributed import shard_model, DistContext, barrier, finish_distributed, init_distributed, local_device
@@ -21,41 +22,19 @@ from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
 from ..engine.optim import OptimSettings
-from ..engine.train import Trainer, TrainSettings
+from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
 from ..logging import RunLogger
-from ..models.classifier import VideoClassifier
+from ..models import build
 from ..models.pretrained import load_encoder_weights
-from ..models.probe import ProbeClassifier
+from .resume_free import resume_free_keys
 from .run_dir import open_run_dir, write_summary
-from .training import check_list, plan_training
+from .training import plan_training
 
 log = logging.getLogger(__name__)
 
-# Keys that do not change what is trained (see pretrain.RESUME_FREE_KEYS).
-RESUME_FREE_KEYS = (
-    "train.epochs",
-    "train.resume",
-    "train.device",
-    "train.progress_bar",
-    "train.tensorboard",
-    "train.wandb",
-    "train.log_every",
-    "train.save_every_steps",
-    "train.save_every_epochs",
-    "train.max_nonfinite_in_row",
-    "data.num_workers",
-    "data.pin_memory",
-    "data.timeout_s",
-    "data.decode_timeout_s",
-    "data.cache_decoded",
-    "data.demo.cache_dir",
-    "eval.batch_size",
-    "eval.clips_per_forward",
-    "eval.num_clips",
-    "eval.num_crops",
-    "eval.short_side",
-    "eval.use_ema",
-)
+# Keys that do not change what is trained: a run may be resumed with other values.
+# conf/finetune.yaml leaves the same keys (but train.epochs) out of the run directory's name.
+RESUME_FREE_KEYS = resume_free_keys("finetune")
 
 
 @dataclass
@@ -113,24 +92,10 @@ class EmaWeights:
 
 def build_classifier(cfg: DictConfig, num_classes: int, pos_embed_grid: list[int] | None) -> torch.nn.Module:
     """The fine-tuning model (or probe) ``cfg`` describes, with an encoder from ``cfg.model.encoder``."""
-    probe = cfg.probe
-    mean_pooling = bool(cfg.head.mean_pooling)
-    encoder = instantiate(
-        cfg.model.encoder,
-        final_norm=probe is not None or not mean_pooling,
-        pos_embed_grid=list(pos_embed_grid) if pos_embed_grid else None,
-        _convert_="all",
-    )
-    if probe is not None:
-        return ProbeClassifier(encoder, num_classes, kind=str(probe), num_heads=int(cfg.probe_heads))
-    return VideoClassifier(
-        encoder,
-        num_classes,
-        mean_pooling=mean_pooling,
-        head_dropout=float(cfg.head.dropout),
-        head_init_scale=float(cfg.head.init_scale),
-        fc_norm_eps=cfg.head.get("fc_norm_eps"),
-    )
+    return build.build_classifier(
+        OmegaConf.to_container(cfg.model.encoder, resolve=True), num_classes, OmegaConf.to_container(cfg.head, resolve=True),
+        probe=cfg.probe, probe_heads=int(cfg.probe_heads), pos_embed_grid=pos_embed_grid,
+    )  # fmt: skip
 
 
 def pretraining_grid(state: dict) -> list[int]:
@@ -179,9 +144,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
         config=opened.config,
     )  # fmt: skip
-    check_list(train_records, data.train_list or "demo training list", num_classes, logger)
+    logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", num_classes))
     if val_records:
-        check_list(val_records, data.val_list or "demo validation list", num_classes, logger)
+        logger.log("data_check", step=0, **check_list(val_records, data.val_list or "demo validation list", num_classes))
     if pretrained_state is not None and opened.resume_from is None:
         report = load_encoder_weights(model, pretrained_state["model"])
         logger.log("pretrained", step=0, path=str(cfg.pretrained), pos_embed_grid=grid, **report.summary())
@@ -241,23 +206,19 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     trainer = Trainer(
         model=model,
-        optimizer=plan.optimizer,
-        schedule=schedule,
         loss_fn=loss_fn,
-        loaders=plan.loaders,
-        micro_batches_per_epoch=plan.micro_batches_per_epoch,
+        optimization=Optimization(plan.optimizer, schedule, clip_grad=optim.clip_grad),
+        data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(data.mean, data.std)),
+        output=RunOutput(run_dir, logger, opened.config),
         settings=train,
         device=device,
         precision=precision,
-        clip_grad=optim.clip_grad,
-        run_dir=run_dir,
-        logger=logger,
-        config=opened.config,
-        on_epoch_end=on_epoch_end,
-        on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None,
-        extras=extras,
         context=context,
-        normalizer=ClipNormalizer(data.mean, data.std),
+        hooks=TrainHooks(
+            on_epoch_end=on_epoch_end,
+            on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None,
+        ),
+        extras=extras,
     )
     log.info("run directory: %s", run_dir)
     log.info(

@@ -11,48 +11,31 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data.dataset import BadVideoLog
+from ..data.list_check import check_list
 from ..data.lists import VideoRecord
 from ..data.loader import evaluation_dataset
-from ..data.settings import DataSettings
+from ..data.settings import DataSettings, data_settings_from_config
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..curves import CurvesPainter
 from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
 from ..engine.reconstruction import reconstruction_errors
-from ..engine.train import Trainer, TrainSettings
+from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
 from ..logging import RunLogger
-from ..masking import RunningCellMasking
+from ..models.build import build_mae
 from ..models.key_check import load_fitting
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
+from .resume_free import resume_free_keys
 from .run_dir import open_run_dir, write_summary
-from .training import check_list, plan_training
+from .training import plan_training
 
 log = logging.getLogger(__name__)
 
 # Keys that do not change what is trained: a run may be resumed with other values.
 # conf/pretrain.yaml leaves the same keys (but train.epochs) out of the run directory's name.
-RESUME_FREE_KEYS = (
-    "train.epochs",
-    "train.resume",
-    "train.device",
-    "train.progress_bar",
-    "train.tensorboard",
-    "train.wandb",
-    "train.log_every",
-    "train.save_every_steps",
-    "train.save_every_epochs",
-    "recon_every_epochs",
-    "recon_clips",
-    "train.max_nonfinite_in_row",
-    "data.num_workers",
-    "data.pin_memory",
-    "data.timeout_s",
-    "data.decode_timeout_s",
-    "data.cache_decoded",
-    "data.demo.cache_dir",
-)
+RESUME_FREE_KEYS = resume_free_keys("pretrain")
 
 
 def mae_loss(model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -61,13 +44,10 @@ def mae_loss(model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, 
 
 
 def build_model(cfg: DictConfig, data: DataSettings) -> MaskedAutoencoder:
-    masking = instantiate(cfg.mask)
     # Older checkpoints' configs have no decoder_mask_ratio: no decoder masking.
-    ratio = cfg.get("decoder_mask_ratio", 0.0)
-    decoder_masking = RunningCellMasking(ratio) if ratio else None
-    return instantiate(
-        cfg.model, masking=masking, decoder_masking=decoder_masking,
-        pixel_mean=list(data.mean), pixel_std=list(data.std), _convert_="all",
+    return build_mae(
+        OmegaConf.to_container(cfg.model, resolve=True), OmegaConf.to_container(cfg.mask, resolve=True),
+        data.mean, data.std, decoder_mask_ratio=float(cfg.get("decoder_mask_ratio") or 0.0),
     )  # fmt: skip
 
 
@@ -114,11 +94,10 @@ def pretrained_from_state(state: dict, path: str, mask_ratio: float | None = Non
         raise CheckpointError(
             f"{path}: {kind}; reconstructions need a vmae-pretrain checkpoint (its decoder and mask settings)"
         )
-    cfg = OmegaConf.create(config)
     if mask_ratio is not None:
-        cfg.mask.ratio = mask_ratio
-    data: DataSettings = instantiate(cfg.data, _convert_="all")
-    model = build_model(cfg, data)
+        config = {**config, "mask": {**config["mask"], "ratio": mask_ratio}}
+    data = data_settings_from_config(config["data"])
+    model = build_mae(config["model"], config["mask"], data.mean, data.std, float(config.get("decoder_mask_ratio") or 0.0))
     load_fitting(model, state["model"], path)
     return model.eval(), data
 
@@ -152,7 +131,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
         config=config,
     )  # fmt: skip
-    check_list(train_records, data.train_list or "demo training list", None, logger)
+    logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", None))
     augment = instantiate(cfg.augment, _convert_="all")
     plan = plan_training(model, train_records, data, augment, train, optim, device, bad_videos, context)
     steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
@@ -204,21 +183,15 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     trainer = Trainer(
         model=model,
-        optimizer=plan.optimizer,
-        schedule=schedule,
         loss_fn=mae_loss,
-        loaders=plan.loaders,
-        micro_batches_per_epoch=plan.micro_batches_per_epoch,
+        optimization=Optimization(plan.optimizer, schedule, clip_grad=optim.clip_grad),
+        data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(data.mean, data.std)),
+        output=RunOutput(run_dir, logger, config),
         settings=train,
         device=device,
         precision=precision,
-        clip_grad=optim.clip_grad,
-        run_dir=run_dir,
-        logger=logger,
-        config=config,
-        on_epoch_end=on_epoch_end,
         context=context,
-        normalizer=ClipNormalizer(data.mean, data.std),
+        hooks=TrainHooks(on_epoch_end=on_epoch_end),
     )
     log.info("run directory: %s", run_dir)
     log.info(

@@ -10,20 +10,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..run_files import RunFiles
 from .run_lock import lock_run_folder
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RunDir:
-    path: Path
+class RunDir(RunFiles):
+    """An opened run folder: its files, the resolved config and where a resume starts."""
+
     config: dict  # the resolved config as plain containers
     resume_from: Path | None  # checkpoints/last.pt when continuing a run
-
-    @property
-    def last(self) -> Path:
-        return self.path / "checkpoints" / "last.pt"
 
 
 def hydra_output_dir() -> Path:
@@ -73,12 +71,12 @@ def open_run_dir(
     ``config.yaml`` differs from ``cfg`` in keys other than ``free_keys`` (an error
     naming them). ``write=False`` (ranks other than the main one) checks only.
     """
-    path = Path(run_dir) if run_dir is not None else hydra_output_dir()
+    files = RunFiles(Path(run_dir) if run_dir is not None else hydra_output_dir())
+    path, last = files.path, files.last
     config = OmegaConf.to_container(cfg, resolve=True)
-    last = path / "checkpoints" / "last.pt"
     if write:
         lock_run_folder(path)
-        remove_partial_checkpoints(path / "checkpoints")
+        remove_partial_checkpoints(files.checkpoints)
     resume_from = None
     if last.is_file():
         if not resume:
@@ -87,7 +85,7 @@ def open_run_dir(
                 "or set train.resume=true to continue that run"
             )
         resume_from = last
-        previous = path / "config.yaml"
+        previous = files.config_file
         if previous.is_file():
             saved = OmegaConf.to_container(OmegaConf.load(previous), resolve=True)
             free = set(free_keys)
@@ -99,14 +97,14 @@ def open_run_dir(
                 )
     if write:
         path.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(config), path / "config.yaml")
+        OmegaConf.save(OmegaConf.create(config), files.config_file)
     return RunDir(path=path, config=config, resume_from=resume_from)
 
 
 def write_summary(folder: Path, summary: dict) -> None:
     """Writes ``folder/summary.json``. A key this process left empty (None) keeps the value
     an earlier write of the same run held: re-opening a finished run must not erase it."""
-    path = Path(folder) / "summary.json"
+    path = RunFiles(Path(folder)).summary
     merged = dict(summary)
     try:
         previous = json.loads(path.read_text(encoding="utf-8"))

@@ -4,7 +4,6 @@ the per-epoch loaders."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,14 +15,10 @@ from ..data.lists import VideoRecord
 from ..data.loader import epoch_loaders, training_dataset
 from ..data.settings import DataSettings
 from ..data.transforms import ClipTransform
-from ..data.validate import validate_records
 from ..distributed import DistContext
 from ..engine.optim import OptimSettings, build_adamw
 from ..engine.schedule import WarmupCosineSchedule
 from ..engine.train import TrainSettings
-from ..logging import RunLogger
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,17 +82,3 @@ def plan_training(
         optimizer=build_adamw(model, optim, peak_lr, device),
         loaders=loaders,
     )
-
-
-def check_list(
-    records: Sequence[VideoRecord], source: str, num_classes: int | None, logger: RunLogger | None = None
-) -> None:
-    """Validates a data list before work starts: labels out of range raise (with
-    file:line); missing files and repeated rows are logged with a sample of places
-    (training replaces unreadable videos, evaluation lists them)."""
-    report = validate_records(records, source, num_classes)
-    problems = report.problems()
-    for problem in problems:
-        log.warning("%s: %s", source, problem)
-    if logger is not None:
-        logger.log("data_check", step=0, **report.summary(), problems=problems)

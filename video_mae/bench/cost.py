@@ -3,7 +3,7 @@ pretraining step over a grid of frames x image sizes, ours and transformers' Vid
 time and peak memory per clip, so that a user can see what longer or larger clips cost
 before renting a GPU.
 
-Each point is one :func:`~video_mae.bench.bench_models` run (same warm-up, median,
+Each point is one :func:`~video_mae.bench.models.bench_models` run (same warm-up, median,
 FLOP count and memory accounting), without the fine-tuning step.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .bench import ModelSize, bench_models
+from .models import bench_model_config, bench_models
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class CostPoint:
 
 
 def bench_cost(
-    model: ModelSize,
+    preset: dict,
     frames: Sequence[int],
     sizes: Sequence[int],
     batch: int,
@@ -47,15 +47,15 @@ def bench_cost(
     repeats: int = 3,
     with_transformers: bool = True,
 ) -> list[CostPoint]:
-    """Every (frames, size) point, smallest first."""
+    """Every (frames, size) point of the model preset ``preset`` (a plain model config), smallest first."""
     points = []
     for num_frames in frames:
         for size in sizes:
+            model = bench_model_config(preset, num_frames, size, tubelet)
             results, _ = bench_models(
-                model, num_frames, size, tubelet, batch, mask_ratio, precision, device, warmup, repeats,
-                with_transformers=with_transformers, finetune=False,
-            )  # fmt: skip
-            tokens = (num_frames // tubelet) * (size // model.patch_size) ** 2
+                model, batch, mask_ratio, precision, device, warmup, repeats, with_transformers=with_transformers, finetune=False
+            )
+            tokens = (num_frames // tubelet) * (size // model["encoder"]["patch_size"]) ** 2
             for r in results:
                 points.append(
                     CostPoint(

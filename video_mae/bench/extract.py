@@ -17,17 +17,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.lists import VideoRecord
-from .data.loader import evaluation_loader
-from .data.settings import DataSettings
-from .data.transforms import ClipNormalizer, EvalClipTransform
-from .engine.device import autocast
-from .engine.embed import extract_embeddings
-from .models.mae import MaskedAutoencoder
+from ..convert.hf import write_hf_dir
+from ..data.lists import VideoRecord
+from ..data.loader import evaluation_loader
+from ..data.settings import DataSettings
+from ..data.transforms import ClipNormalizer, EvalClipTransform
+from ..engine.device import autocast
+from ..engine.embed import extract_embeddings
+from ..models.mae import MaskedAutoencoder
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,6 @@ def time_ours(
 
 
 def export_for_transformers(model: MaskedAutoencoder, config: dict, folder: Path) -> Path:
-    from .convert.hf import write_hf_dir
-
     return write_hf_dir({"model": model.state_dict(), "config": config}, folder)
 
 
@@ -94,8 +94,7 @@ def time_transformers(
 ) -> tuple[ExtractTiming, torch.Tensor]:
     """transformers' VideoMAEModel and processor, frames decoded with PyAV (the loop its
     documentation shows), one video at a time."""
-    import av
-    import transformers
+    import transformers  # optional: the [interop] extra
 
     model = transformers.VideoMAEModel.from_pretrained(folder).eval().to(device)
     processor = transformers.VideoMAEImageProcessor.from_pretrained(folder)

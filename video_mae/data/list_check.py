@@ -3,12 +3,15 @@ labels out of range (an error), missing files and duplicate rows (reported)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .lists import DataListError, VideoRecord
+
+log = logging.getLogger(__name__)
 
 SAMPLE = 5
 
@@ -68,3 +71,15 @@ def validate_records(records: Sequence[VideoRecord], source: str, num_classes: i
         if name not in by_dir[folder]:
             report.missing.append(record)
     return report
+
+
+def check_list(records: Sequence[VideoRecord], source: str, num_classes: int | None) -> dict:
+    """Validates a data list before work starts: labels out of range raise (with
+    file:line); missing files and repeated rows are logged as warnings with a sample of
+    places (training replaces unreadable videos, evaluation lists them). Returns the
+    record a run's log keeps of the check (counts and the problems)."""
+    report = validate_records(records, source, num_classes)
+    problems = report.problems()
+    for problem in problems:
+        log.warning("%s: %s", source, problem)
+    return {**report.summary(), "problems": problems}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .readers import VideoReadError, open_video
-from .sampling import ClipSampler
+from ..readers import VideoReadError, open_video
+from ..sampling import ClipSampler
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""Timing and memory measures every benchmark shares: synchronised medians, FLOP counts,
+the measured matmul peak, and the memory a workload adds (CUDA allocator or CPU RSS)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def matmul_peak_tflops(device: torch.device, precision: str, size: int | None = None, repeats: int = 10) -> float:
+    """Measured dense matmul rate in the run's number format (the denominator of
+    the peak fraction): square products of ``size`` (8192 on a GPU, 2048 on the CPU:
+    at 1024 the CPU rate varied by 2x between calls of one run here)."""
+    size = size or (8192 if device.type == "cuda" else 2048)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    seconds = median_seconds(lambda: a @ b, device, warmup=3, repeats=repeats)
+    return 2 * size**3 / seconds / 1e12
+
+
+def _release_free_heap() -> None:
+    """Hands the C heap's free pages back to the OS (glibc's ``malloc_trim``), so that
+    resident memory measures what a workload allocates, not what an earlier one freed
+    and the heap kept (after a free, glibc serves even large blocks from its heap)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak memory of what runs inside the ``with`` block, in GiB: on CUDA the allocator's
+    peak; on the CPU the highest resident memory of this process, sampled every 2 ms
+    by a thread (torch releases the GIL in its kernels), less the resident memory at
+    the start, after the heap's free pages went back to the OS: the memory the
+    workload adds."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.gib: float | None = None
+        self._stop = threading.Event()
+        self._peak = 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, resident_mib())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _release_free_heap()
+            self._start = self._peak = resident_mib()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            self.gib = torch.cuda.max_memory_allocated(self.device) / 2**30
+        else:
+            self._stop.set()
+            self._thread.join()
+            self._peak = max(self._peak, resident_mib())
+            self.gib = (self._peak - self._start) / 1024
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
