@@ -5,7 +5,7 @@ import json
 from PIL import Image
 
 from video_mae.curves import draw_curves
-from video_mae.logging import read_log_records
+from video_mae.run_log import read_log_records
 
 
 def _write_log(path, records, tail=""):

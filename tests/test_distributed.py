@@ -16,7 +16,7 @@ import pytest
 
 from conftest import tiny_overrides
 from video_mae.checkpoint import load_checkpoint
-from video_mae.logging import read_log
+from video_mae.run_log import read_log
 
 BIN = Path(sys.executable).parent
 TOLERANCE = 1e-5  # fp32; all-reduce sums in another order than one process does

@@ -16,7 +16,7 @@ from PIL import Image
 import video_mae.engine.train as train_module
 from conftest import compose_config, tiny_finetune_overrides, tiny_overrides
 from video_mae.checkpoint import load_checkpoint
-from video_mae.logging import read_log
+from video_mae.run_log import read_log
 from video_mae.tasks import evaluate as evaluate_task
 from video_mae.tasks import finetune as finetune_task
 from video_mae.tasks import pretrain as pretrain_task

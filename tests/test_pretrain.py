@@ -21,7 +21,7 @@ from conftest import TINY_DEMO, tiny_overrides
 from video_mae.checkpoint import load_checkpoint
 from video_mae.data.demo import DemoSpec, ensure_demo_dataset
 from video_mae.engine.train import NonFiniteLossError
-from video_mae.logging import read_log
+from video_mae.run_log import read_log
 from video_mae.tasks.pretrain import run
 
 CLI = str(Path(sys.executable).parent / "vmae-pretrain")

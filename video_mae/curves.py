@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .logging import read_log_records
+from .run_log import read_log_records
 
 # (field, legend) of the reconstruction panel: the model against two trivial predictors,
 # so a reader sees at once whether pretraining beats "guess the clip's colour".

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..distributed import DistContext, barrier
-from ..logging import RunLogger, read_log_records
+from ..run_log import RunLogger, read_log_records
 from .device import autocast, make_grad_scaler
 from .optimizer_step import GuardedOptimizerStep
 from .schedule import WarmupCosineSchedule

@@ -20,10 +20,11 @@ from ..distributed import shard_model, DistContext, barrier, finish_distributed,
 from ..curves import CurvesPainter
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.evaluate import EvalSettings, evaluate_videos
+from ..engine.ema import EmaWeights
 from ..engine.mixup import VideoMixup
 from ..engine.optim import OptimSettings
 from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
-from ..logging import RunLogger
+from ..run_log import RunLogger
 from ..models import build
 from ..models.pretrained import load_encoder_weights
 from .resume_free import resume_free_keys
@@ -64,30 +65,6 @@ class BestScore:
 
     def load_state_dict(self, state: dict) -> None:
         self.__init__(**state)
-
-
-class EmaWeights:
-    """An exponential moving average of the model's weights (timm's ModelEmaV3)."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        from timm.utils import ModelEmaV3
-
-        if not 0 < decay < 1:
-            raise ValueError(f"ema must be in (0, 1) or null, got {decay}")
-        self.ema = ModelEmaV3(model, decay=decay)
-
-    @property
-    def module(self) -> torch.nn.Module:
-        return self.ema.module
-
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        self.ema.update(model, step=step)
-
-    def state_dict(self) -> dict:
-        return self.ema.module.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.ema.module.load_state_dict(state)
 
 
 def build_classifier(cfg: DictConfig, num_classes: int, pos_embed_grid: list[int] | None) -> torch.nn.Module:

@@ -22,7 +22,7 @@ from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
 from ..engine.reconstruction import reconstruction_errors
 from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
-from ..logging import RunLogger
+from ..run_log import RunLogger
 from ..models.build import build_mae
 from ..models.key_check import load_fitting
 from ..models.mae import MaskedAutoencoder
