@@ -24,6 +24,7 @@ from ..engine.reconstruction import reconstruction_errors
 from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
 from ..run_log import RunLogger
 from ..models.build import build_mae
+from ..models.from_checkpoint import model_from_checkpoint
 from ..models.key_check import load_fitting
 from ..models.mae import MaskedAutoencoder
 from ..visualize import reconstruct, reconstruction_grid, save_png
@@ -97,7 +98,7 @@ def pretrained_from_state(state: dict, path: str, mask_ratio: float | None = Non
     if mask_ratio is not None:
         config = {**config, "mask": {**config["mask"], "ratio": mask_ratio}}
     data = data_settings_from_config(config["data"])
-    model = build_mae(config["model"], config["mask"], data.mean, data.std, float(config.get("decoder_mask_ratio") or 0.0))
+    model = model_from_checkpoint({**state, "config": config})
     load_fitting(model, state["model"], path)
     return model.eval(), data
 
