@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import compose_config
 
 import video_mae
-from conftest import compose_config
 from video_mae.embedding_store import EmbeddingFolder
 from video_mae.tasks import extract as extract_task
 
@@ -21,7 +21,9 @@ def demo_videos(demo_cache: Path, split: str, count: int) -> list[Path]:
 def test_embed_matches_vmae_extract(tiny_checkpoints, demo_cache, tmp_path):
     model = video_mae.load(tiny_checkpoints["pretrain"], device="cpu")
     assert model.kind == "pretraining" and model.class_names is None
-    cfg = compose_config("extract", [f"checkpoint={tiny_checkpoints['pretrain']}", "num_workers=0", "progress_bar=false", "split=val", "dtype=float32"])
+    cfg = compose_config(
+        "extract", [f"checkpoint={tiny_checkpoints['pretrain']}", "num_workers=0", "progress_bar=false", "split=val", "dtype=float32"]
+    )
     extract_task.run(cfg, tmp_path)
     stored, index = EmbeddingFolder(tmp_path).load()
     paths = [row["path"] for row in index]

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import indexed_frames
+
 from video_mae.data.prep.encode import write_mp4
 
 CLI = str(Path(sys.executable).parent / "vmae-bench")
@@ -48,7 +48,9 @@ def test_cost_sweep_covers_every_shape_on_both_sides(tmp_path):
         assert sorted(here) == [("embedding forward", "ours"), ("embedding forward", "transformers (sdpa)"),
                                 ("pretrain step", "ours"), ("pretrain step", "transformers (sdpa)")]  # fmt: skip
     # More tokens cost more FLOPs; memory is measured (resident memory added, on the CPU).
-    ours = sorted((p["tokens"], p["gflop_per_clip"]) for p in points if p["workload"] == "embedding forward" and p["implementation"] == "ours")
+    ours = sorted(
+        (p["tokens"], p["gflop_per_clip"]) for p in points if p["workload"] == "embedding forward" and p["implementation"] == "ours"
+    )
     assert [t for t, _ in ours] == [16, 32, 36, 72] and [f for _, f in ours] == sorted(f for _, f in ours)
     assert all(p["memory_gib_per_clip"] is not None for p in points)
     assert (out / "cost.png").stat().st_size > 0 and "| 4 | 48 | 72 |" in (out / "cost.md").read_text()
@@ -94,16 +96,13 @@ def test_reader_bench_compares_every_reader_that_runs_here(tmp_path):
 
 
 def test_loader_bench_refuses_a_short_side_below_the_crop(tmp_path):
-    result = subprocess.run(
-        [CLI, "loader", "--crop", "224", "--decode-short-side", "160"], capture_output=True, text=True
-    )
+    result = subprocess.run([CLI, "loader", "--crop", "224", "--decode-short-side", "160"], capture_output=True, text=True)
     assert result.returncode == 2 and "data.decode_short_side" in result.stderr
 
 
 def test_learning_bench_writes_its_table_plot_and_runs(tmp_path, demo_cache):
-    from PIL import Image
-
     from conftest import tiny_overrides
+    from PIL import Image
 
     overrides = [o for o in tiny_overrides(demo_cache) if not o.startswith(("train.epochs", "data.num_workers"))]
     out = tmp_path / "learning"
@@ -117,7 +116,10 @@ def test_learning_bench_writes_its_table_plot_and_runs(tmp_path, demo_cache):
     assert len(runs) == 16 and all(0 <= r["top1"] <= 100 for r in runs)
     assert results["test_videos"] == 8 and results["pretraining"]["reconstruction"]["clips"] == 8
     # The labelled subsets are nested (a seed's larger budget holds its smaller one) and differ by seed.
-    lists = {name: (out / "lists" / name).read_text().splitlines() for name in ("train_1pc_seed0.txt", "train_2pc_seed0.txt", "train_1pc_seed1.txt")}
+    lists = {
+        name: (out / "lists" / name).read_text().splitlines()
+        for name in ("train_1pc_seed0.txt", "train_2pc_seed0.txt", "train_1pc_seed1.txt")
+    }
     assert len(lists["train_1pc_seed0.txt"]) == 8 and len(lists["train_2pc_seed0.txt"]) == 16
     assert set(lists["train_1pc_seed0.txt"]) <= set(lists["train_2pc_seed0.txt"])
     # Probes and fine-tuning from the pretraining checkpoint; no epoch is picked on the test videos.

@@ -23,10 +23,7 @@ def build(*args: str) -> int:
 def test_kinetics(tmp_path, capsys):
     csv = tmp_path / "train.csv"
     csv.write_text(
-        "label,youtube_id,time_start,time_end,split\n"
-        "zumba,abc,10,20,train\n"
-        "abseiling,def,0,10,train\n"
-        "abseiling,ghi,5,15,train\n"
+        "label,youtube_id,time_start,time_end,split\nzumba,abc,10,20,train\nabseiling,def,0,10,train\nabseiling,ghi,5,15,train\n"
     )
     touch(tmp_path / "videos" / "zumba" / "abc_000010_000020.mp4")
     touch(tmp_path / "videos" / "abseiling" / "def_000000_000010.mp4")
@@ -68,7 +65,9 @@ def test_ssv2(tmp_path):
     touch(tmp_path / "videos" / "11.webm")
     touch(tmp_path / "videos" / "12.webm")
     out = tmp_path / "train.txt"
-    assert build("ssv2", "--annotations", str(train), "--label-map", str(labels), "--videos", str(tmp_path / "videos"), "--out", str(out)) == 0
+    assert (
+        build("ssv2", "--annotations", str(train), "--label-map", str(labels), "--videos", str(tmp_path / "videos"), "--out", str(out)) == 0
+    )
     assert [(Path(r.path).name, r.label) for r in read_data_list(out)] == [("11.webm", 1), ("12.webm", 0)]
     assert (tmp_path / "classes.txt").read_text().splitlines() == ["Holding something", "Pushing something from left to right"]
 

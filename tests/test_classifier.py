@@ -58,7 +58,9 @@ def test_positional_table_adapts_in_time_and_space():
     # Time changed: the table differs from a space-only resize.
     space_only = torch.nn.functional.interpolate(volume[None], size=(8, 20, 20), mode="trilinear")[0]
     assert not torch.allclose(resized[:, 1], space_only[:, 1], atol=1e-3)
-    vit = VisionTransformer3D(img_size=160, patch_size=8, num_frames=8, tubelet_size=2, embed_dim=16, depth=1, num_heads=2, pos_embed_grid=source)
+    vit = VisionTransformer3D(
+        img_size=160, patch_size=8, num_frames=8, tubelet_size=2, embed_dim=16, depth=1, num_heads=2, pos_embed_grid=source
+    )
     assert torch.allclose(vit.pos_embed[0], resize_pos_embed(sinusoid_table(8 * 14 * 14, 16), source, vit.grid))
 
 

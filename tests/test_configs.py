@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import compose_config
 from hydra.utils import instantiate
 
-from conftest import compose_config
 from video_mae.data.settings import DataSettings
 from video_mae.engine.optim import OptimSettings
 from video_mae.engine.train import TrainSettings
@@ -195,4 +195,3 @@ def test_run_directory_name_ignores_exactly_the_resume_free_keys(app):
     assert set(excluded) == set(importlib.import_module(f"video_mae.tasks.{app}").RESUME_FREE_KEYS) - {"train.epochs"}
     assert cfg.hydra.job.override_dirname == ("mask.ratio=0.75" if app == "pretrain" else "probe=linear")
     assert cfg.hydra.run.dir == f"runs/{app}/{cfg.hydra.job.override_dirname.replace('=', '-')}"
-

@@ -15,7 +15,7 @@ transformers = pytest.importorskip("transformers")
 
 from video_mae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from video_mae.cli import convert as convert_cli  # noqa: E402
-from video_mae.convert import ConversionError, UnsafeCheckpoint, model_from_checkpoint, convert_checkpoint, export_huggingface  # noqa: E402
+from video_mae.convert import ConversionError, UnsafeCheckpoint, convert_checkpoint, export_huggingface, model_from_checkpoint  # noqa: E402
 from video_mae.convert.hf import hf_to_ours, ours_to_hf, read_hf_dir  # noqa: E402
 from video_mae.convert.safe_load import load_foreign_checkpoint  # noqa: E402
 from video_mae.masking import TubeMasking  # noqa: E402
@@ -33,7 +33,7 @@ SIZES = {
 }  # fmt: skip
 
 
-def hf_config(size: str, **extra) -> "transformers.VideoMAEConfig":
+def hf_config(size: str, **extra) -> transformers.VideoMAEConfig:
     return transformers.VideoMAEConfig(**SIZES[size], **extra)
 
 
@@ -125,7 +125,16 @@ def test_our_trained_checkpoint_exports_and_matches(tmp_path):
     torch.manual_seed(3)
     encoder = VisionTransformer3D(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=48, depth=2, num_heads=3)
     mae = MaskedAutoencoder(encoder, TubeMasking(0.5), decoder_dim=24, decoder_depth=1, decoder_num_heads=2, decoder_norm_eps=1e-5)
-    enc_cfg = {"img_size": 32, "patch_size": 8, "num_frames": 4, "tubelet_size": 2, "embed_dim": 48, "depth": 2, "num_heads": 3, "norm_eps": 1e-6}
+    enc_cfg = {
+        "img_size": 32,
+        "patch_size": 8,
+        "num_frames": 4,
+        "tubelet_size": 2,
+        "embed_dim": 48,
+        "depth": 2,
+        "num_heads": 3,
+        "norm_eps": 1e-6,
+    }
     model_cfg = {"encoder": enc_cfg, "decoder_dim": 24, "decoder_depth": 1, "decoder_num_heads": 2, "norm_pix_loss": True}
     checkpoint = {"model": mae.state_dict(), "config": {"model": model_cfg}}
     folder = export_huggingface(checkpoint, tmp_path / "hf")
@@ -278,6 +287,7 @@ def test_export_refuses_what_transformers_cannot_represent(tmp_path):
 
 def test_converted_weights_work_for_finetuning_and_evaluation(tmp_path, demo_cache):
     from conftest import compose_config, tiny_finetune_overrides
+
     from video_mae.tasks import evaluate as evaluate_task
     from video_mae.tasks import finetune as finetune_task
 
@@ -293,5 +303,10 @@ def test_converted_weights_work_for_finetuning_and_evaluation(tmp_path, demo_cac
     assert convert_cli(["import", str(save_hf(cls, tmp_path / "cls_hf")), "--out", str(tmp_path / "cls.pt")]) == 0
     assert load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.pt")["extras"]["classifier"]["num_classes"] == 8
     demo_val = next(Path(demo_cache).glob("demo_v2_*/val.txt"))
-    summary = evaluate_task.run(compose_config("evaluate", [f"checkpoint={tmp_path / 'cls.pt'}", f"list={demo_val}", "num_workers=0", "eval.num_clips=1", "eval.num_crops=1"]), tmp_path / "ev")
+    summary = evaluate_task.run(
+        compose_config(
+            "evaluate", [f"checkpoint={tmp_path / 'cls.pt'}", f"list={demo_val}", "num_workers=0", "eval.num_clips=1", "eval.num_crops=1"]
+        ),
+        tmp_path / "ev",
+    )
     assert summary["num_videos"] == 8

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import indexed_frames
+
 from video_mae.data.dataset import BadVideoLog, TooManyBadVideos, VideoClipDataset
-from video_mae.data.prep.encode import write_mp4
 from video_mae.data.lists import VideoRecord
 from video_mae.data.loader import EpochSampler, make_loader
+from video_mae.data.prep.encode import write_mp4
 from video_mae.data.readers import VideoReadError
 from video_mae.data.sampling import ClipSampler
 from video_mae.data.transforms import EvalClipTransform, MultiScaleCropTransform

@@ -1,9 +1,8 @@
 import av
 import numpy as np
-
 import pytest
-
 from conftest import TINY_DEMO
+
 from video_mae.data.demo import CLASSES, SPLITS, WORLDS, DemoSpec, ensure_demo_dataset, render_video
 from video_mae.data.lists import read_data_list
 from video_mae.data.readers import PyAVVideo

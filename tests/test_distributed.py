@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tiny_overrides
+
 from video_mae.checkpoint import load_checkpoint
 from video_mae.run_log import read_log
 
@@ -170,7 +170,10 @@ def test_global_batch_fixes_the_recipe_across_world_sizes(tiny_pretrain_cfg, tmp
     assert (settings.resolved_accum_steps(1), settings.resolved_accum_steps(2), settings.resolved_accum_steps(8)) == (8, 4, 1)
     with pytest.raises(ValueError, match=r"train.global_batch=16 is not a multiple of train.batch_size x ranks = 2 x 3"):
         settings.resolved_accum_steps(3)
-    run(tiny_pretrain_cfg("train.batch_size=2", "train.global_batch=4", "train.epochs=1", "recon_every_epochs=0", "data.clips_per_video=1"), tmp_path)
+    run(
+        tiny_pretrain_cfg("train.batch_size=2", "train.global_batch=4", "train.epochs=1", "recon_every_epochs=0", "data.clips_per_video=1"),
+        tmp_path,
+    )
     start = [r for r in read_log(tmp_path / "log.jsonl") if r["kind"] == "start"][0]
     assert (start["accum_steps"], start["global_batch"], start["steps_per_epoch"]) == (2, 4, 4)
 
@@ -194,7 +197,12 @@ def test_extraction_shards_split_over_ranks_give_the_same_embeddings(pair, demo_
 def test_finetuning_under_torchrun(pair, demo_cache, tmp_path):
     root, _ = pair
     overrides = [o for o in tiny_overrides(demo_cache) if not o.startswith("model.decoder")]
-    overrides += ["train.epochs=1", "train.batch_size=2", f"pretrained={root / 'single' / 'checkpoints' / 'last.pt'}", f"hydra.run.dir={tmp_path}"]
+    overrides += [
+        "train.epochs=1",
+        "train.batch_size=2",
+        f"pretrained={root / 'single' / 'checkpoints' / 'last.pt'}",
+        f"hydra.run.dir={tmp_path}",
+    ]
     result = subprocess.run(cli("vmae-finetune", overrides, ranks=2, port=29565), env=env(), capture_output=True, text=True)
     assert result.returncode == 0, why(result)
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -11,7 +11,9 @@ from video_mae.models import MaskedAutoencoder, VisionTransformer3D
 
 
 def test_no_weight_decay_on_norms_biases_and_tokens():
-    encoder = VisionTransformer3D(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=16, depth=1, num_heads=2, layer_scale_init=0.1)
+    encoder = VisionTransformer3D(
+        img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=16, depth=1, num_heads=2, layer_scale_init=0.1
+    )
     model = MaskedAutoencoder(encoder, TubeMasking(0.5), decoder_dim=8, decoder_depth=1, decoder_num_heads=2)
     decay, no_decay = weight_decay_param_groups(model, 0.05)
     names = {id(p): n for n, p in model.named_parameters()}
@@ -43,7 +45,12 @@ def test_warmup_then_cosine():
 
 @pytest.mark.parametrize(
     "kwargs,key",
-    [({"base_lr": 0.0}, "optim.base_lr"), ({"min_lr": 1.0}, "optim.min_lr"), ({"betas": (0.9, 1.2)}, "optim.betas"), ({"clip_grad": -1.0}, "optim.clip_grad")],
+    [
+        ({"base_lr": 0.0}, "optim.base_lr"),
+        ({"min_lr": 1.0}, "optim.min_lr"),
+        ({"betas": (0.9, 1.2)}, "optim.betas"),
+        ({"clip_grad": -1.0}, "optim.clip_grad"),
+    ],
 )
 def test_invalid_optim_settings_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):

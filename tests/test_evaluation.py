@@ -5,10 +5,10 @@ import csv
 import numpy as np
 import pytest
 import torch
-
 from conftest import indexed_frames
-from video_mae.data.prep.encode import write_mp4
+
 from video_mae.data.lists import VideoRecord
+from video_mae.data.prep.encode import write_mp4
 from video_mae.data.settings import DataSettings
 from video_mae.engine.evaluate import EvalSettings, evaluate_videos
 from video_mae.engine.metrics import classification_metrics, confusion_matrix
@@ -45,7 +45,9 @@ def same_name_videos(tmp_path_factory):
 
 def tiny_classifier():
     torch.manual_seed(0)
-    encoder = VisionTransformer3D(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=16, depth=1, num_heads=2, final_norm=False)
+    encoder = VisionTransformer3D(
+        img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=16, depth=1, num_heads=2, final_norm=False
+    )
     model = VideoClassifier(encoder, num_classes=3, head_init_scale=1.0)
     return model.eval()
 
@@ -72,7 +74,16 @@ def test_video_score_is_the_mean_softmax_over_its_views(same_name_videos, tmp_pa
     path = str(same_name_videos / "a" / "clip.mp4")
     data = DataSettings(name="t", train_list="unused", num_frames=4, sampling_rate=2, crop_size=32, num_workers=0)
     model = tiny_classifier()
-    evaluate_videos(model, [VideoRecord(0, path, 0)], data, EvalSettings(num_clips=2, num_crops=3), torch.device("cpu"), "fp32", ["x", "y", "z"], out_dir=tmp_path)
+    evaluate_videos(
+        model,
+        [VideoRecord(0, path, 0)],
+        data,
+        EvalSettings(num_clips=2, num_crops=3),
+        torch.device("cpu"),
+        "fp32",
+        ["x", "y", "z"],
+        out_dir=tmp_path,
+    )
     transform = EvalClipTransform(32, data.mean, data.std, num_crops=3)
     views = []
     for clip in ClipSampler(4, 2).uniform_clips(24, 2):

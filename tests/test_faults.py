@@ -17,8 +17,8 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from conftest import indexed_frames, read_code
+
 from video_mae.checkpoint import load_checkpoint
 from video_mae.cli import data_tool
 from video_mae.data.dataset import BadVideoLog, VideoClipDataset, run_with_deadline
@@ -272,7 +272,7 @@ def test_sigkill_during_checkpoint_writes_leaves_the_last_one_loadable(tmp_path)
         f"""
         import torch, sys
         from video_mae.checkpoint import save_checkpoint
-        path = {str(tmp_path / 'last.pt')!r}
+        path = {str(tmp_path / "last.pt")!r}
         big = {{"w": torch.randn(4_000_000)}}
         step = 0
         while True:
@@ -314,9 +314,9 @@ def test_a_full_disk_during_a_save_stops_the_run_with_the_last_checkpoint_intact
 
 
 def test_wrong_types_labels_and_missing_files_are_reported_before_training(tiny_pretrain_cfg, demo_cache, tmp_path, caplog):
+    from conftest import compose_config, tiny_finetune_overrides
     from hydra.utils import instantiate
 
-    from conftest import compose_config, tiny_finetune_overrides
     from video_mae.data.lists import DataListError
     from video_mae.tasks import finetune as finetune_task
     from video_mae.tasks.pretrain import run
@@ -328,12 +328,16 @@ def test_wrong_types_labels_and_missing_files_are_reported_before_training(tiny_
     demo_train = next(Path(demo_cache).glob("demo_v2_*/train.txt"))
     lines = demo_train.read_text().splitlines()
     bad_labels = tmp_path / "labels.txt"
-    bad_labels.write_text("\n".join(f"{demo_train.parent / line.rsplit(' ', 1)[0]} {9 if i == 2 else 0}" for i, line in enumerate(lines)) + "\n")
+    bad_labels.write_text(
+        "\n".join(f"{demo_train.parent / line.rsplit(' ', 1)[0]} {9 if i == 2 else 0}" for i, line in enumerate(lines)) + "\n"
+    )
     cfg = compose_config("finetune", tiny_finetune_overrides(demo_cache) + [f"data.train_list={bad_labels}", "data.num_classes=8"])
     with pytest.raises(DataListError, match=rf"{bad_labels}:3 label 9"):
         finetune_task.run(cfg, tmp_path / "ft")
     with_missing = tmp_path / "missing.txt"
-    with_missing.write_text("\n".join([f"{demo_train.parent / line.rsplit(' ', 1)[0]} 0" for line in lines] + [f"{tmp_path / 'gone.mp4'} 0"] * 2) + "\n")
+    with_missing.write_text(
+        "\n".join([f"{demo_train.parent / line.rsplit(' ', 1)[0]} 0" for line in lines] + [f"{tmp_path / 'gone.mp4'} 0"] * 2) + "\n"
+    )
     with caplog.at_level("WARNING"):
         run(tiny_pretrain_cfg(f"data.train_list={with_missing}", "train.epochs=1", "recon_every_epochs=0"), tmp_path / "pre")
     assert f"2 of 18 videos are missing (e.g. {with_missing}:17: {tmp_path / 'gone.mp4'}" in caplog.text

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import compose_config, tiny_finetune_overrides, tiny_overrides
 from PIL import Image
 
 import video_mae.engine.train as train_module
-from conftest import compose_config, tiny_finetune_overrides, tiny_overrides
 from video_mae.checkpoint import load_checkpoint
 from video_mae.run_log import read_log
 from video_mae.tasks import evaluate as evaluate_task
@@ -82,7 +82,10 @@ def test_vmae_eval_reproduces_the_final_test(finetuned, tmp_path):
     assert summary["top1"] == finetune_metrics["top1"] and summary["views"] == [2, 1]  # the demo recipe: 2 clips x 1 crop
     assert (tmp_path / "predictions.csv").read_text() == (finetuned / "predictions.csv").read_text()
     # Fewer views: a different protocol, still one prediction per video.
-    single = evaluate_task.run(compose_config("evaluate", [f"checkpoint={finetuned / 'checkpoints' / 'best.pt'}", "eval.num_clips=1", "eval.num_crops=1"]), tmp_path / "single")
+    single = evaluate_task.run(
+        compose_config("evaluate", [f"checkpoint={finetuned / 'checkpoints' / 'best.pt'}", "eval.num_clips=1", "eval.num_crops=1"]),
+        tmp_path / "single",
+    )
     assert single["views"] == [1, 1] and single["num_videos"] == 8
 
 
@@ -103,7 +106,9 @@ def test_from_scratch_and_a_different_clip_shape(finetune_cfg, pretrained, tmp_p
     scratch = finetune_task.run(finetune_cfg("train.epochs=1", "val_every_epochs=0"), tmp_path / "scratch")
     assert not records(tmp_path / "scratch", "pretrained") and scratch["test"]["num_videos"] == 8
     # Pretrained on 8 frames at 32 px (grid 4x4x4); fine-tuned on 4 frames at 48 px (grid 2x6x6).
-    finetune_task.run(finetune_cfg("train.epochs=1", "data.num_frames=4", "data.crop_size=48", f"pretrained={pretrained}"), tmp_path / "shape")
+    finetune_task.run(
+        finetune_cfg("train.epochs=1", "data.num_frames=4", "data.crop_size=48", f"pretrained={pretrained}"), tmp_path / "shape"
+    )
     assert records(tmp_path / "shape", "pretrained")[0]["pos_embed_grid"] == [4, 4, 4]
     state = load_checkpoint(tmp_path / "shape" / "checkpoints" / "last.pt")
     assert state["extras"]["classifier"]["pos_embed_grid"] == [4, 4, 4]
@@ -148,7 +153,9 @@ def test_unreadable_videos_are_counted_not_swapped(finetuned, tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"garbage")
     lines = [f"{rows[0]['path']} {rows[0]['label']}", f"{tmp_path / 'broken.mp4'} 3", f"{rows[1]['path']} {rows[1]['label']}"]
     data_list.write_text("\n".join(lines) + "\n")
-    summary = evaluate_task.run(compose_config("evaluate", [f"checkpoint={finetuned / 'checkpoints' / 'best.pt'}", f"list={data_list}"]), tmp_path / "ev")
+    summary = evaluate_task.run(
+        compose_config("evaluate", [f"checkpoint={finetuned / 'checkpoints' / 'best.pt'}", f"list={data_list}"]), tmp_path / "ev"
+    )
     assert summary["num_videos"] == 2 and summary["failed_videos"] == 1
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert report["failed"] == [{"row": 1, "path": str(tmp_path / "broken.mp4"), "reason": report["failed"][0]["reason"]}]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import compose_config, console_command, tiny_overrides
+
 from video_mae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from video_mae.cli import convert as convert_cli
 from video_mae.cli import retrieve as retrieve_cli
@@ -124,7 +124,9 @@ def test_a_config_that_disagrees_with_its_weights_is_one_message(tiny_checkpoint
 
 def test_retrieval_with_a_model_of_another_width(tiny_checkpoints, demo_cache, tmp_path, capsys):
     gallery = tmp_path / "gallery"
-    extract_task.run(compose_config("extract", [f"checkpoint={tiny_checkpoints['pretrain']}", "num_workers=0", "progress_bar=false"]), gallery)
+    extract_task.run(
+        compose_config("extract", [f"checkpoint={tiny_checkpoints['pretrain']}", "num_workers=0", "progress_bar=false"]), gallery
+    )
     # The same architecture, 48 wide instead of 32: a checkpoint as vmae-pretrain writes one.
     from video_mae.models.from_checkpoint import model_from_checkpoint
 
@@ -222,7 +224,12 @@ def test_a_good_folder_imports(hf_folder, tmp_path, capsys):
         ("string_width", lambda c: c.update(hidden_size="abc"), None, ["config.json", "hidden_size must be an integer", '"abc"']),
         ("null_width", lambda c: c.update(hidden_size=None), None, ["config.json", "hidden_size must be an integer", "null"]),
         ("heads", lambda c: c.update(num_attention_heads=3), None, ["config.json", "num_attention_heads=3 does not divide hidden_size=32"]),
-        ("width_vs_weights", lambda c: c.update(hidden_size=64, num_attention_heads=2), None, ["config.json", "do not fit", "shape mismatches"]),
+        (
+            "width_vs_weights",
+            lambda c: c.update(hidden_size=64, num_attention_heads=2),
+            None,
+            ["config.json", "do not fit", "shape mismatches"],
+        ),
     ],
 )
 def test_a_broken_config_json_names_the_file_and_key(hf_folder, tmp_path, capsys, name, edit, text, needles):
@@ -352,9 +359,7 @@ def test_an_exported_classifier_runs_in_the_transformers_pipeline(tiny_checkpoin
     from video_mae.convert import export_huggingface
 
     folder = export_huggingface(tiny_checkpoints["finetune"], tmp_path / "hf")
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {
-        p.name for p in folder.iterdir()
-    }
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {p.name for p in folder.iterdir()}
     processor = transformers.AutoImageProcessor.from_pretrained(folder)
     assert processor.crop_size == {"height": 32, "width": 32}
     video = next(Path(demo_cache).glob("demo_v2_*/val/*/*.mp4"))

@@ -30,7 +30,7 @@ def test_root_overrides_the_list_folder(tmp_path):
 
 
 def test_csv_list_with_segments(tmp_path):
-    path = write(tmp_path, "l.csv", "label,path,start,end\n2,a.mp4,1.5,4\n0,\"b, c.mp4\",,\n")
+    path = write(tmp_path, "l.csv", 'label,path,start,end\n2,a.mp4,1.5,4\n0,"b, c.mp4",,\n')
     a, b = read_data_list(path)
     assert (a.label, a.start, a.end, a.line) == (2, 1.5, 4.0, 2)
     assert b.path == str(tmp_path / "b, c.mp4") and b.start is None and b.end is None

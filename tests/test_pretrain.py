@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_DEMO, tiny_overrides
 from PIL import Image
 
 import video_mae.engine.train as train_module
 import video_mae.tasks.pretrain as pretrain_module
-from conftest import TINY_DEMO, tiny_overrides
 from video_mae.checkpoint import load_checkpoint
 from video_mae.data.demo import DemoSpec, ensure_demo_dataset
 from video_mae.engine.train import NonFiniteLossError
@@ -170,7 +170,9 @@ def test_reconstruction_loss_tool_scores_checkpoints_on_the_same_masks(straight_
     tool = Path(__file__).resolve().parents[1] / "tools" / "reconstruction_loss.py"
     checkpoint = str(run_dir / "checkpoints" / "last.pt")
     outputs = [
-        subprocess.run([sys.executable, str(tool), checkpoint, "--seed", "3"], env=cli_env(tmp_path), capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, str(tool), checkpoint, "--seed", "3"], env=cli_env(tmp_path), capture_output=True, text=True, check=True
+        ).stdout
         for _ in range(2)
     ]
     assert outputs[0] == outputs[1]
@@ -209,7 +211,9 @@ def test_broken_videos_are_logged_replaced_and_counted(demo_cache, tiny_pretrain
     lines = demo.train_list.read_text().splitlines()
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     data_list = tmp_path / "train.txt"
-    data_list.write_text("\n".join([f"{demo.root / line.rsplit(' ', 1)[0]} 0" for line in lines[:7]] + [f"{tmp_path / 'broken.mp4'} 1"]) + "\n")
+    data_list.write_text(
+        "\n".join([f"{demo.root / line.rsplit(' ', 1)[0]} 0" for line in lines[:7]] + [f"{tmp_path / 'broken.mp4'} 1"]) + "\n"
+    )
     run_dir = tmp_path / "run"
     summary = run(tiny_pretrain_cfg(f"data.train_list={data_list}", "train.epochs=1"), run_dir)
     assert summary["bad_videos"] >= 1 and records(run_dir, "epoch")[0]["bad_videos"] == summary["bad_videos"]

@@ -2,8 +2,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import indexed_frames, read_code
+
 from video_mae.data.prep.encode import write_mp4
 from video_mae.data.readers import (
     DecordVideo,

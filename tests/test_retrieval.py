@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import compose_config, tiny_overrides
 
 import video_mae.embedding_store as store_module
-from conftest import compose_config, tiny_overrides
 from video_mae.cli import retrieve
 from video_mae.embedding_store import EmbeddingFolder
 from video_mae.engine.search import ExactSearch, faiss_available, make_index, retrieval_metrics

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import console_command, tiny_finetune_overrides, tiny_overrides
+
 from video_mae.cli import quote_path_overrides, run_name
 
 SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
@@ -45,7 +46,14 @@ def test_a_run_folder_is_passed_back_as_listed(tmp_path, demo_cache):
     (folder,) = [p for p in (tmp_path / "runs" / "pretrain").iterdir()]
     assert SAFE.match(folder.name)
     checkpoint = f"runs/pretrain/{folder.name}/checkpoints/last.pt"
-    run("vmae-finetune", *tiny_finetune_overrides(demo_cache), f"pretrained={checkpoint}", "train.epochs=1", "eval.num_clips=1", cwd=tmp_path)
+    run(
+        "vmae-finetune",
+        *tiny_finetune_overrides(demo_cache),
+        f"pretrained={checkpoint}",
+        "train.epochs=1",
+        "eval.num_clips=1",
+        cwd=tmp_path,
+    )
     (ft,) = [p for p in (tmp_path / "runs" / "finetune").iterdir()]
     assert SAFE.match(ft.name) and (ft / "checkpoints" / "best.pt").is_file()
     # A folder named by an older version (with '=' and ','), typed unquoted.

@@ -1,8 +1,8 @@
 import av
 import pytest
+from conftest import TINY_DEMO, compose_config, tiny_overrides
 from PIL import Image
 
-from conftest import TINY_DEMO, compose_config, tiny_overrides
 from video_mae.cli import visualize
 from video_mae.data.demo import DemoSpec, ensure_demo_dataset
 from video_mae.data.lists import read_data_list

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from video_mae.bench.models import bench_model_config, build_ours
-from video_mae.tasks.presets import model_preset
 from video_mae.data.demo import DemoSpec, render_video
+from video_mae.tasks.presets import model_preset
 
 FRAMES, SIZE, BATCH = 16, 112, 4
 

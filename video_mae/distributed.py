@@ -49,7 +49,9 @@ def _slurm_environment() -> None:
             import subprocess
 
             try:
-                host = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True).stdout.split()[0]
+                host = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True).stdout.split()[
+                    0
+                ]
             except (OSError, subprocess.CalledProcessError, IndexError):
                 host = host or nodes.split(",")[0]
         os.environ["MASTER_ADDR"] = host or "127.0.0.1"

@@ -67,17 +67,14 @@ class EmbeddingFolder:
             changed = [key for key in identity_keys if old.get(key) != meta.get(key)]
             if changed:
                 raise ValueError(
-                    f"{self.path} holds embeddings made differently ({', '.join(changed)}); "
-                    "use another output folder (hydra.run.dir=...)"
+                    f"{self.path} holds embeddings made differently ({', '.join(changed)}); use another output folder (hydra.run.dir=...)"
                 )
         _atomic_write_bytes(self.meta_path, (json.dumps(meta, indent=1) + "\n").encode())
 
     def shard_done(self, shard: int) -> bool:
         return (self.path / f"index_{shard:05d}.csv").is_file()
 
-    def write_shard(
-        self, shard: int, videos: np.ndarray, clips: np.ndarray | None, index: list[dict], failed: list[dict]
-    ) -> None:
+    def write_shard(self, shard: int, videos: np.ndarray, clips: np.ndarray | None, index: list[dict], failed: list[dict]) -> None:
         _atomic_write_bytes(self.path / f"embeddings_{shard:05d}.npy", _npy_bytes(videos))
         if clips is not None:
             _atomic_write_bytes(self.path / f"clip_embeddings_{shard:05d}.npy", _npy_bytes(clips))

@@ -38,7 +38,7 @@ class Mask:
         """[B, N]: for each token position, its index in cat(visible, masked)."""
         return torch.argsort(torch.cat([self.ids_keep, self.ids_mask], dim=1), dim=1)
 
-    def take(self, rows: torch.Tensor) -> "Mask":
+    def take(self, rows: torch.Tensor) -> Mask:
         """The masks of the given batch rows (a data-parallel rank's share of a global batch)."""
         return Mask(
             ids_keep=self.ids_keep[rows],
@@ -48,7 +48,7 @@ class Mask:
         )
 
     @classmethod
-    def from_split(cls, ids_mask: torch.Tensor, ids_keep: torch.Tensor, num_tokens: int) -> "Mask":
+    def from_split(cls, ids_mask: torch.Tensor, ids_keep: torch.Tensor, num_tokens: int) -> Mask:
         """Builds a Mask from unsorted per-row lists of masked and visible token indices."""
         ids_mask = torch.sort(ids_mask, dim=1).values
         ids_keep = torch.sort(ids_keep, dim=1).values
@@ -69,8 +69,7 @@ def _num_masked(ratio: float, count: int, what: str) -> int:
     masked = int(ratio * count)
     if masked < 1 or masked >= count:
         raise ValueError(
-            f"mask.ratio={ratio} masks {masked} of the {count} tokens per {what}; "
-            "at least one token must be masked and one visible"
+            f"mask.ratio={ratio} masks {masked} of the {count} tokens per {what}; at least one token must be masked and one visible"
         )
     return masked
 
@@ -120,9 +119,7 @@ class Masking:
     ) -> Mask:
         raise NotImplementedError
 
-    def _in_seen_slots(
-        self, ids_keep: torch.Tensor, grid: tuple[int, int, int], generator: torch.Generator | None
-    ) -> Mask:
+    def _in_seen_slots(self, ids_keep: torch.Tensor, grid: tuple[int, int, int], generator: torch.Generator | None) -> Mask:
         """The Mask of a clip whose seen slots are ``ids_keep`` (token indices counted over
         the seen slots only) once one end is hidden: the seen slots start at slot 0 (the
         future is hidden) or at slot ``hidden`` (the past is), per sample."""
@@ -227,17 +224,16 @@ class RunningCellMasking:
         ratio = float(ratio)
         masked_per_cell = int(4 * ratio)
         if not 0 < masked_per_cell < 4:
-            raise ValueError(
-                f"decoder_mask_ratio must mask 1, 2 or 3 of the 4 positions of a 2x2 cell "
-                f"(0.25 <= ratio < 1), got {ratio}"
-            )
+            raise ValueError(f"decoder_mask_ratio must mask 1, 2 or 3 of the 4 positions of a 2x2 cell (0.25 <= ratio < 1), got {ratio}")
         self.ratio = ratio
         self.masked_per_cell = masked_per_cell
 
     def num_predicted(self, num_masked: int) -> int:
         return max(1, round(num_masked * (4 - self.masked_per_cell) / 4))
 
-    def cell_visible(self, batch_size: int, grid: tuple[int, int, int], device: torch.device | str, generator: torch.Generator | None = None) -> torch.Tensor:
+    def cell_visible(
+        self, batch_size: int, grid: tuple[int, int, int], device: torch.device | str, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """[B, N] bool: True where the running cell leaves a token to the decoder.
         Each sample starts the cell at a random one of its four phases."""
         t, h, w = grid

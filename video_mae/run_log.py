@@ -135,4 +135,3 @@ def read_log_records(path: str | Path) -> dict[str, list[dict[str, Any]]]:
         kind: sorted(by_key.values(), key=lambda r: r["step"] if isinstance(r.get("step"), int) else math.inf)
         for kind, by_key in latest.items()
     }
-

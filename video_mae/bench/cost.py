@@ -59,8 +59,13 @@ def bench_cost(
             for r in results:
                 points.append(
                     CostPoint(
-                        frames=num_frames, size=size, tokens=tokens, workload=r.name, implementation=r.implementation,
-                        seconds_per_clip=r.seconds / batch, gflop_per_clip=r.gflop_per_clip,
+                        frames=num_frames,
+                        size=size,
+                        tokens=tokens,
+                        workload=r.name,
+                        implementation=r.implementation,
+                        seconds_per_clip=r.seconds / batch,
+                        gflop_per_clip=r.gflop_per_clip,
                         memory_gib_per_clip=None if r.peak_memory_gib is None else r.peak_memory_gib / batch,
                     )  # fmt: skip
                 )

@@ -54,7 +54,11 @@ def _centre_indices(data: DataSettings, num_frames_in_video: int) -> list[int]:
 def _warm_up(fn, data: DataSettings, device: torch.device, precision: str, channels_first: bool) -> None:
     """One forward before the clock starts: first-call allocations and thread start-up
     are not what a long extraction pays per video."""
-    shape = (1, 3, data.num_frames, data.crop_size, data.crop_size) if channels_first else (1, data.num_frames, 3, data.crop_size, data.crop_size)
+    shape = (
+        (1, 3, data.num_frames, data.crop_size, data.crop_size)
+        if channels_first
+        else (1, data.num_frames, 3, data.crop_size, data.crop_size)
+    )
     with torch.no_grad(), autocast(device, precision):
         fn(torch.zeros(shape, device=device))
 

@@ -198,7 +198,9 @@ def timings_table(results: list[Timing], peak: float) -> str:
     ]
     reference = {r.name: r.clips_per_s for r in results if r.implementation.startswith("transformers")}
     for r in results:
-        ratio = f"{r.clips_per_s / reference[r.name]:.2f}x" if r.name in reference and not r.implementation.startswith("transformers") else ""
+        ratio = (
+            f"{r.clips_per_s / reference[r.name]:.2f}x" if r.name in reference and not r.implementation.startswith("transformers") else ""
+        )
         fraction = f"{100 * r.peak_fraction:.1f}%" if r.peak_fraction is not None else ""
         memory = f"{r.peak_memory_gib:.2f}" if r.peak_memory_gib is not None else ""
         lines.append(

@@ -78,7 +78,7 @@ class PeakMemory:
         while not self._stop.wait(0.002):
             self._peak = max(self._peak, resident_mib())
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         else:

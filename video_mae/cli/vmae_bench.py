@@ -33,8 +33,12 @@ def bench(argv: list[str] | None = None) -> int:
     models.add_argument("--tubelet", type=int, default=2)
     models.add_argument("--batch", type=int, default=32)
     models.add_argument("--mask-ratio", type=float, default=0.9)
-    models.add_argument("--decoder-mask-ratio", type=float, default=0.0,
-                        help="also time our pretraining step with running-cell decoder masking (VideoMAE V2: 0.5)")
+    models.add_argument(
+        "--decoder-mask-ratio",
+        type=float,
+        default=0.0,
+        help="also time our pretraining step with running-cell decoder masking (VideoMAE V2: 0.5)",
+    )
     models.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     models.add_argument("--device", default="auto")
     models.add_argument("--warmup", type=int, default=3)
@@ -64,8 +68,9 @@ def bench(argv: list[str] | None = None) -> int:
     loader.add_argument("--sampling-rate", type=int, default=4)
     loader.add_argument("--crop", type=int, default=224)
     loader.add_argument("--reader", default="auto", choices=list(READERS))
-    loader.add_argument("--decode-short-side", default="full",
-                        help="comma-separated: 'full' or a short side to decode at (e.g. full,256; default full)")
+    loader.add_argument(
+        "--decode-short-side", default="full", help="comma-separated: 'full' or a short side to decode at (e.g. full,256; default full)"
+    )
     loader.add_argument("--batch", type=int, default=4)
     loader.add_argument("--batches", type=int, default=10)
     loader.add_argument("--json", type=Path)
@@ -73,8 +78,11 @@ def bench(argv: list[str] | None = None) -> int:
     reader.add_argument("--list", type=Path, help="data list (default: the demo training list)")
     reader.add_argument("--root", type=Path)
     reader.add_argument("--decodes", type=int, default=10000)
-    reader.add_argument("--readers", default="decord,pyav,torchcodec",
-                        help="comma-separated backends (default decord,pyav,torchcodec; those that cannot run here are skipped)")
+    reader.add_argument(
+        "--readers",
+        default="decord,pyav,torchcodec",
+        help="comma-separated backends (default decord,pyav,torchcodec; those that cannot run here are skipped)",
+    )
     reader.add_argument("--frames", type=int, default=16)
     reader.add_argument("--sampling-rate", type=int, default=4)
     reader.add_argument("--json", type=Path)
@@ -93,8 +101,12 @@ def bench(argv: list[str] | None = None) -> int:
     extract.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     extract.add_argument("--device", default="auto")
     extract.add_argument("--workers", type=int, default=0, help="our loader's worker processes (decoding beside the forward; default 0)")
-    extract.add_argument("--decode-short-side", type=int, default=None,
-                         help="our side decodes frames with a short side >= 1.5x this scaled down to it (e.g. the --size)")
+    extract.add_argument(
+        "--decode-short-side",
+        type=int,
+        default=None,
+        help="our side decodes frames with a short side >= 1.5x this scaled down to it (e.g. the --size)",
+    )
     extract.add_argument("--no-transformers", action="store_true", help="time our side only")
     extract.add_argument("--json", type=Path)
     learning = commands.add_parser(
@@ -106,8 +118,13 @@ def bench(argv: list[str] | None = None) -> int:
     learning.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     learning.add_argument("--methods", default="finetune,linear,attentive", help="comma-separated (default: all three)")
     learning.add_argument("--pretrain-epochs", type=int, default=12, help="pretraining epochs (default 12: 3,000 steps)")
-    learning.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                          help="a Hydra override for every run (repeatable), e.g. data.demo.cache_dir=/tmp/demo")
+    learning.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Hydra override for every run (repeatable), e.g. data.demo.cache_dir=/tmp/demo",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "learning":
@@ -121,6 +138,7 @@ def bench(argv: list[str] | None = None) -> int:
 
     if args.command == "cost":
         from ..bench.cost import bench_cost, cost_table, write_cost
+
         try:
             preset = _preset(args.model)
             embed_dim = preset["encoder"]["embed_dim"]

@@ -70,7 +70,12 @@ def data_tool(argv: list[str] | None = None) -> int:
     if args.command == "reencode":
         return _reencode_list(args)
 
-    need = {"kinetics": ["annotations"], "ssv2": ["annotations", "label_map"], "ucf101": ["annotations", "label_map"], "hmdb51": ["annotations"]}
+    need = {
+        "kinetics": ["annotations"],
+        "ssv2": ["annotations", "label_map"],
+        "ucf101": ["annotations", "label_map"],
+        "hmdb51": ["annotations"],
+    }
     for key in need.get(args.format, []):
         if getattr(args, key) is None:
             parser.error(f"{args.format} needs --{key.replace('_', '-')}")

@@ -37,7 +37,17 @@ def _embed_query_videos(args, meta: dict) -> tuple[np.ndarray, list[dict]]:
     model.to(device)
     transform = EvalClipTransform(data.crop_size, data.mean, data.std, meta["short_side"], num_crops=1, normalize=False)
     videos, _, index, failed = embed_records(
-        model, data, records, transform, meta["num_clips"], "float32", False, 4, 32, device, resolve_precision("auto", device, int(model.encoder.embed_dim))
+        model,
+        data,
+        records,
+        transform,
+        meta["num_clips"],
+        "float32",
+        False,
+        4,
+        32,
+        device,
+        resolve_precision("auto", device, int(model.encoder.embed_dim)),
     )
     for row in failed:
         print(f"vmae-retrieve: warning: {row['path']}: {row['reason']} (not searched)", file=sys.stderr)

@@ -18,9 +18,7 @@ def visualize(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", type=Path, help="a pretraining checkpoint (e.g. <run>/checkpoints/last.pt)")
     parser.add_argument("video", type=Path, help="a video file")
     parser.add_argument("--out", type=Path, default=Path("."), help="output folder (default: the current one)")
-    parser.add_argument(
-        "--formats", default="png,gif", help="comma-separated, from png (grid), gif, mp4 (animations); default png,gif"
-    )
+    parser.add_argument("--formats", default="png,gif", help="comma-separated, from png (grid), gif, mp4 (animations); default png,gif")
     parser.add_argument("--mask-ratio", type=float, default=None, help="override the checkpoint's mask ratio")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask (default 0)")
     parser.add_argument("--scale", type=int, default=4, help="pixel upscaling of the outputs (default 4)")

@@ -79,7 +79,11 @@ def official_to_ours(path: str | Path, preset: dict, num_frames: int = 16, img_s
         norm_eps=float(enc_preset.get("norm_eps", 1e-6)),
         final_norm=final_norm,
     )
-    source = {"format": "videomae-official", "path": path, "architecture": "pretraining" if pretraining else "classification" if has_head else "encoder"}
+    source = {
+        "format": "videomae-official",
+        "path": path,
+        "architecture": "pretraining" if pretraining else "classification" if has_head else "encoder",
+    }
     if pretraining:
         state = dict(weights)
         decoder_norm = state.get("decoder.norm.weight")

@@ -31,8 +31,6 @@ def _qualified(obj: Any) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-
-
 def load_foreign_checkpoint(path: str | Path) -> dict:
     """Loads a ``.pth`` from another codebase onto the CPU, tensors and plain data only."""
     path = Path(path)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +31,8 @@ from .lists import VideoRecord
 from .readers import VideoReadError, open_video, resolve_backend
 from .sampling import ClipSampler
 from .transforms import ClipTransform
+
+T = TypeVar("T")
 
 
 class BadVideoLog:
@@ -52,7 +56,7 @@ class BadVideoLog:
             os.close(fd)
 
 
-def run_with_deadline(fn, timeout_s: float | None, path: str):
+def run_with_deadline(fn: Callable[[], T], timeout_s: float | None, path: str) -> T:
     """``fn()``, or VideoReadError("timeout: ...") when it has not returned after
     ``timeout_s`` seconds. It runs in a daemon thread: a decoder stuck in native code
     cannot be interrupted, but the worker is free to go on with other videos."""
@@ -154,7 +158,7 @@ class VideoClipDataset(Dataset):
             record = self.records[current]
             rng = np.random.default_rng([self.seed, self.epoch, index, attempt])
             try:
-                clips, spans = run_with_deadline(lambda: self.load_clips(record, rng), self.decode_timeout_s, record.path)
+                clips, spans = run_with_deadline(partial(self.load_clips, record, rng), self.decode_timeout_s, record.path)
             except VideoReadError as err:
                 self.bad_videos.record(err.path, err.reason)
                 if not self.train and self.report_unreadable:

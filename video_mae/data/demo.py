@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config_types import check_types
-from .prep.encode import write_mp4
 from .lists import write_data_list
+from .prep.encode import write_mp4
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def _render_textured(pair: int, rng: np.random.Generator, spec: DemoSpec) -> np.
     g_angle, drift_angle = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
     wavelength, drift = rng.uniform(8, 16), rng.uniform(0.2, 0.6) * small
     shift = (t - 0.5) * drift
-    phase = ((xx - shift * np.cos(drift_angle)) * np.cos(g_angle) + (yy - shift * np.sin(drift_angle)) * np.sin(g_angle))
+    phase = (xx - shift * np.cos(drift_angle)) * np.cos(g_angle) + (yy - shift * np.sin(drift_angle)) * np.sin(g_angle)
     tint, stripe = rng.uniform(0.15, 0.4, size=3), rng.uniform(0.04, 0.1, size=3)
     background = tint + stripe * np.sin(2 * np.pi * phase / wavelength)[..., None]
     colour_a, colour_b = _saturated_colour(rng), _saturated_colour(rng) * 0.6

@@ -49,9 +49,7 @@ def validate_records(records: Sequence[VideoRecord], source: str, num_classes: i
         bad = [r for r in records if not 0 <= r.label < num_classes]
         if bad:
             places = ", ".join(f"{source}:{r.line} label {r.label}" for r in bad[:SAMPLE])
-            raise DataListError(
-                f"{len(bad)} labels are outside 0..{num_classes - 1} (data.num_classes={num_classes}): {places}"
-            )
+            raise DataListError(f"{len(bad)} labels are outside 0..{num_classes - 1} (data.num_classes={num_classes}): {places}")
     report = ListReport(source=source, videos=len(records))
     seen: dict[tuple, VideoRecord] = {}
     by_dir: dict[str, set[str] | None] = defaultdict(lambda: None)

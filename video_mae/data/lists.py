@@ -115,8 +115,7 @@ def _refuse_foreign_header(list_path: Path, number: int, first: str) -> None:
     except ValueError:
         pass
     raise DataListError(
-        f"{list_path}:{number}: a CSV header needs the columns path and label (optionally start, end); "
-        f"found {', '.join(fields)}"
+        f"{list_path}:{number}: a CSV header needs the columns path and label (optionally start, end); found {', '.join(fields)}"
     )
 
 

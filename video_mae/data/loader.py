@@ -22,9 +22,7 @@ class EpochSampler(Sampler[int]):
     Resuming at ``start = batches_done x batch_size x world_size`` replays exactly
     the rest of the epoch."""
 
-    def __init__(
-        self, size: int, seed: int, epoch: int, shuffle: bool = True, start: int = 0, rank: int = 0, world_size: int = 1
-    ) -> None:
+    def __init__(self, size: int, seed: int, epoch: int, shuffle: bool = True, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if not 0 <= start <= size:
             raise ValueError(f"start={start} outside [0, {size}]")
         self.size = size

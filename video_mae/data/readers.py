@@ -203,11 +203,7 @@ class PyAVVideo:
         self.info = VideoInfo(num_frames=len(self._pts), fps=fps)
 
     def _frame_times(self) -> list[int]:
-        pts = [
-            packet.pts
-            for packet in self._container.demux(self._stream)
-            if packet.size > 0 and packet.pts is not None
-        ]
+        pts = [packet.pts for packet in self._container.demux(self._stream) if packet.size > 0 and packet.pts is not None]
         if not pts:
             raise VideoReadError(self.path, "no frames")
         pts.sort()
@@ -223,9 +219,7 @@ class PyAVVideo:
             found.update(self._decode(needed - found.keys(), seek_to=self._pts[0]))
         missing = sorted(needed - found.keys())
         if missing:
-            raise VideoReadError(
-                self.path, f"decode failed: frame {missing[0]} of {self.info.num_frames} could not be decoded"
-            )
+            raise VideoReadError(self.path, f"decode failed: frame {missing[0]} of {self.info.num_frames} could not be decoded")
         return np.stack([found[i] for i in wanted])
 
     def _decode(self, needed: set[int], seek_to: int) -> dict[int, np.ndarray]:
@@ -260,7 +254,7 @@ class PyAVVideo:
             container.close()
             self._container = None
 
-    def __enter__(self) -> "PyAVVideo":
+    def __enter__(self) -> PyAVVideo:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -351,7 +345,7 @@ class AutoVideo:
     def close(self) -> None:
         self._video.close()
 
-    def __enter__(self) -> "AutoVideo":
+    def __enter__(self) -> AutoVideo:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -422,9 +416,7 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def open_video(
-    path: str, backend: str = "auto", short_side: int | None = None
-) -> AutoVideo | DecordVideo | PyAVVideo | TorchCodecVideo:
+def open_video(path: str, backend: str = "auto", short_side: int | None = None) -> AutoVideo | DecordVideo | PyAVVideo | TorchCodecVideo:
     """Opens ``path`` with the given backend: 'decord', 'pyav', 'torchcodec' (on the
     CPU), 'torchcodec-cuda' (on the GPU), or 'auto' (decord with PyAV as the fallback
     where decord is installed, else PyAV). ``short_side``: decode frames scaled down

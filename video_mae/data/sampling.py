@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 MODES = ("stride", "segments")
 
 
@@ -85,9 +84,7 @@ class ClipSampler:
         frames = np.floor(bounds[:-1] + fractions * np.diff(bounds)).astype(np.int64)
         return np.minimum(frames, available - 1)
 
-    def random_clips(
-        self, available: int, count: int, rng: np.random.Generator, spread: int | None = None
-    ) -> list[np.ndarray]:
+    def random_clips(self, available: int, count: int, rng: np.random.Generator, spread: int | None = None) -> list[np.ndarray]:
         """``count`` clips for training. With ``spread`` None, each starts anywhere (uniformly
         random); with ``spread`` s, all start within s frames of one random window, so
         one short decode serves them all (s = 0: the same frames for every clip, to

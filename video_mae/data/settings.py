@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..config_types import check_types
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from .demo import DemoSpec, ensure_demo_dataset
 from .lists import VideoRecord, read_data_list
 from .readers import check_backend_name

@@ -143,9 +143,7 @@ class MultiScaleCropTransform:
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         clip = _as_tchw(frames)
-        top, left, h, w = multi_scale_crop_box(
-            clip.shape[-2], clip.shape[-1], self.crop_size, self.scales, self.max_distort, rng
-        )
+        top, left, h, w = multi_scale_crop_box(clip.shape[-2], clip.shape[-1], self.crop_size, self.scales, self.max_distort, rng)
         clip = _resize(clip[..., top : top + h, left : left + w], (self.crop_size, self.crop_size))
         if self.flip and rng.random() < 0.5:
             clip = clip.flip(-1)
@@ -223,9 +221,7 @@ class FinetuneClipTransform:
                 self.rand_augment = rand_augment_transform(rand_augment, hparams)
             except (AssertionError, KeyError, ValueError) as err:
                 raise ValueError(f"augment.rand_augment={rand_augment!r} is not a timm RandAugment policy ({err})") from None
-        self.erase = (
-            RandomErasing(probability=random_erasing, mode="pixel", device="cpu") if random_erasing > 0 else None
-        )
+        self.erase = RandomErasing(probability=random_erasing, mode="pixel", device="cpu") if random_erasing > 0 else None
 
     def _augment_frames(self, clip: torch.Tensor, seed: int) -> torch.Tensor:
         from PIL import Image

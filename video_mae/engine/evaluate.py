@@ -16,8 +16,8 @@ from ..data.loader import evaluation_loader
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
 from ..distributed import DistContext, broadcast_from_main, gather_to_main
-from .settings import EvalSettings  # noqa: F401  (re-exported: older configs and checkpoints name it here)
 from .metrics import classification_metrics, confusion_image, confusion_matrix, write_confusion_csv, write_predictions
+from .settings import EvalSettings  # noqa: F401  (re-exported: older configs and checkpoints name it here)
 from .views import forward_views
 
 

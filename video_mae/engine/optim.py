@@ -9,7 +9,6 @@ from torch import nn
 
 from .settings import OptimSettings  # noqa: F401  (re-exported: older configs and checkpoints name it here)
 
-
 # Parameters whose names end like this are tokens or fixed tables: never decayed.
 NO_DECAY_NAMES: Sequence[str] = ("pos_embed", "cls_token", "mask_token")
 

@@ -66,8 +66,7 @@ class TrainSettings:
         per_step = self.batch_size * world_size
         if self.global_batch % per_step:
             raise ValueError(
-                f"train.global_batch={self.global_batch} is not a multiple of train.batch_size x ranks "
-                f"= {self.batch_size} x {world_size}"
+                f"train.global_batch={self.global_batch} is not a multiple of train.batch_size x ranks = {self.batch_size} x {world_size}"
             )
         return self.global_batch // per_step
 

@@ -9,13 +9,12 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import nn
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 from ..masking import Mask, Masking, RunningCellMasking
 from .decoder import MAEDecoder
 from .patchify import normalize_patches, patchify
 from .pos_embed import sinusoid_table
 from .vit import VisionTransformer3D
-
-from ..constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 
 
 @dataclass

@@ -21,9 +21,7 @@ def patchify(video: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.T
     )
 
 
-def unpatchify(
-    patches: torch.Tensor, grid: tuple[int, int, int], tubelet_size: int, patch_size: int
-) -> torch.Tensor:
+def unpatchify(patches: torch.Tensor, grid: tuple[int, int, int], tubelet_size: int, patch_size: int) -> torch.Tensor:
     """Inverse of :func:`patchify`. Accepts [B, N, P, C] or flattened [B, N, P * C]."""
     t, h, w = grid
     if patches.dim() == 3:

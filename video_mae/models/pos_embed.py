@@ -22,9 +22,7 @@ def sinusoid_table(num_positions: int, dim: int) -> torch.Tensor:
     return table.float()
 
 
-def resize_pos_embed(
-    table: torch.Tensor, source_grid: tuple[int, int, int], target_grid: tuple[int, int, int]
-) -> torch.Tensor:
+def resize_pos_embed(table: torch.Tensor, source_grid: tuple[int, int, int], target_grid: tuple[int, int, int]) -> torch.Tensor:
     """Resamples a [t*h*w, D] positional table from ``source_grid`` to ``target_grid``
     in time and in space (trilinear), so that a token keeps roughly the position
     code it had during pretraining when the clip length, tubelet or crop changes."""

@@ -83,9 +83,7 @@ def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> Lo
         {f"encoder.{key}": value for key, value in wanted.items()},
     )
     if problems:
-        raise PretrainedMismatch(
-            "the pretrained weights do not fit this model (is model= the pretraining's size?): " + "; ".join(problems)
-        )
+        raise PretrainedMismatch("the pretrained weights do not fit this model (is model= the pretraining's size?): " + "; ".join(problems))
     encoder.load_state_dict(encoder_state, strict=True)
     report.loaded = [f"encoder.{key}" for key in encoder_state]
     report.missing = [key for key in model.state_dict() if not key.startswith("encoder.")]

@@ -73,7 +73,7 @@ class ProbeClassifier(nn.Module):
         trunc_normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
 
-    def train(self, mode: bool = True) -> "ProbeClassifier":
+    def train(self, mode: bool = True) -> ProbeClassifier:
         super().train(mode)
         self.encoder.eval()  # frozen: no drop path, no dropout
         return self

@@ -34,7 +34,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     state = load_checkpoint(cfg.checkpoint)
     spec = state.get("extras", {}).get("classifier")
     if spec is None:
-        raise ValueError(f"{cfg.checkpoint} is not a vmae-finetune checkpoint (no classifier); evaluate best.pt or last.pt of a fine-tuning run")
+        raise ValueError(
+            f"{cfg.checkpoint} is not a vmae-finetune checkpoint (no classifier); evaluate best.pt or last.pt of a fine-tuning run"
+        )
     trained = OmegaConf.create(state["config"])
     for key in DATA_OVERRIDES:
         if cfg.get(key) is not None:

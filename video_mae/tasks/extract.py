@@ -20,8 +20,8 @@ from ..data.lists import VideoRecord, read_data_list
 from ..data.loader import evaluation_loader
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer, EvalClipTransform
-from ..embedding_store import EmbeddingFolder
 from ..distributed import barrier
+from ..embedding_store import EmbeddingFolder
 from ..engine.embed import clip_features, extract_embeddings
 from ..models.from_checkpoint import model_from_checkpoint
 from ..models.key_check import load_fitting

@@ -12,21 +12,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import load_checkpoint
+from ..curves import CurvesPainter
 from ..data.dataset import BadVideoLog
 from ..data.list_check import check_list
 from ..data.settings import DataSettings
 from ..data.transforms import ClipNormalizer
-from ..distributed import shard_model, DistContext, barrier, finish_distributed, init_distributed, local_device
-from ..curves import CurvesPainter
+from ..distributed import DistContext, barrier, finish_distributed, init_distributed, local_device, shard_model
 from ..engine.device import resolve_device, resolve_precision
-from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.ema import EmaWeights
+from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
 from ..engine.optim import OptimSettings
 from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
-from ..run_log import RunLogger
 from ..models import build
 from ..models.pretrained import load_encoder_weights
+from ..run_log import RunLogger
 from .resume_free import resume_free_keys
 from .run_dir import open_run_dir, write_summary
 from .training import plan_training
@@ -85,7 +85,9 @@ def pretraining_grid(state: dict) -> list[int]:
             enc["img_size"] // enc["patch_size"],
         ]
     except (KeyError, TypeError):
-        raise ValueError("pretrained: the checkpoint holds no pretraining config (model.encoder); is it a vmae-pretrain checkpoint?") from None
+        raise ValueError(
+            "pretrained: the checkpoint holds no pretraining config (model.encoder); is it a vmae-pretrain checkpoint?"
+        ) from None
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:

@@ -144,7 +144,9 @@ def run(settings: BenchmarkSettings, compose: Compose) -> dict:
 
 
 def _scores(runs: Sequence[dict], method: str, init: str, per_class: int) -> list[float]:
-    return [r["top1"] for r in runs if (r["method"], r["init"], r["labels_per_class"]) == (method, init, per_class) and r["top1"] is not None]
+    return [
+        r["top1"] for r in runs if (r["method"], r["init"], r["labels_per_class"]) == (method, init, per_class) and r["top1"] is not None
+    ]
 
 
 def markdown_table(results: dict) -> str:

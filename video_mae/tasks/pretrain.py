@@ -10,23 +10,23 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import CheckpointError, load_checkpoint
+from ..curves import CurvesPainter
 from ..data.dataset import BadVideoLog
 from ..data.list_check import check_list
 from ..data.lists import VideoRecord
 from ..data.loader import evaluation_dataset
 from ..data.settings import DataSettings, data_settings_from_config
 from ..data.transforms import ClipNormalizer, EvalClipTransform
-from ..curves import CurvesPainter
-from ..distributed import shard_model, barrier, finish_distributed, init_distributed, local_device
+from ..distributed import barrier, finish_distributed, init_distributed, local_device, shard_model
 from ..engine.device import resolve_device, resolve_precision
 from ..engine.optim import OptimSettings
 from ..engine.reconstruction import reconstruction_errors
 from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
-from ..run_log import RunLogger
 from ..models.build import build_mae
 from ..models.from_checkpoint import model_from_checkpoint
 from ..models.key_check import load_fitting
 from ..models.mae import MaskedAutoencoder
+from ..run_log import RunLogger
 from ..visualize import reconstruct, reconstruction_grid, save_png
 from .resume_free import resume_free_keys
 from .run_dir import open_run_dir, write_summary
@@ -92,9 +92,7 @@ def pretrained_from_state(state: dict, path: str, mask_ratio: float | None = Non
     config = state.get("config")
     if not isinstance(config, dict) or "mask" not in config or "decoder_dim" not in config.get("model", {}):
         kind = "a fine-tuned classifier" if "classifier" in state.get("extras", {}) else "not a pretraining checkpoint"
-        raise CheckpointError(
-            f"{path}: {kind}; reconstructions need a vmae-pretrain checkpoint (its decoder and mask settings)"
-        )
+        raise CheckpointError(f"{path}: {kind}; reconstructions need a vmae-pretrain checkpoint (its decoder and mask settings)")
     if mask_ratio is not None:
         config = {**config, "mask": {**config["mask"], "ratio": mask_ratio}}
     data = data_settings_from_config(config["data"])
@@ -197,7 +195,13 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     log.info("run directory: %s", run_dir)
     log.info(
         "%s, %s; %d training videos, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
-        device, precision, len(train_records), steps_per_epoch, peak_lr, optim.base_lr, global_batch,
+        device,
+        precision,
+        len(train_records),
+        steps_per_epoch,
+        peak_lr,
+        optim.base_lr,
+        global_batch,
     )
     if saved_state is not None:
         trainer.resume(saved_state)

@@ -58,9 +58,7 @@ def remove_partial_checkpoints(folder: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def open_run_dir(
-    cfg: DictConfig, run_dir: str | Path | None, resume: bool, free_keys: Iterable[str], write: bool = True
-) -> RunDir:
+def open_run_dir(cfg: DictConfig, run_dir: str | Path | None, resume: bool, free_keys: Iterable[str], write: bool = True) -> RunDir:
     """Creates the run directory (default: Hydra's), decides whether this is a resume
     and writes the resolved ``config.yaml``.
 
@@ -81,8 +79,7 @@ def open_run_dir(
     if last.is_file():
         if not resume:
             raise FileExistsError(
-                f"{last} exists and train.resume=false; pick another hydra.run.dir, "
-                "or set train.resume=true to continue that run"
+                f"{last} exists and train.resume=false; pick another hydra.run.dir, or set train.resume=true to continue that run"
             )
         resume_from = last
         previous = files.config_file

@@ -53,8 +53,7 @@ def lock_run_folder(folder: str | Path) -> None:
         holder = _holder(handle.read())
         handle.close()
         raise RunFolderLocked(
-            f"{folder} is in use by another run ({holder}); wait for it to finish, stop it, "
-            "or choose another hydra.run.dir"
+            f"{folder} is in use by another run ({holder}); wait for it to finish, stop it, or choose another hydra.run.dir"
         ) from None
     except OSError as err:  # a file system without flock (some network mounts): run unguarded
         log.warning("%s: cannot lock the run folder (%s); make sure no other run writes to it", folder, err)

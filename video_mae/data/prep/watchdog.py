@@ -67,9 +67,7 @@ class _Worker:
         self.conn.close()
 
 
-def map_with_timeout(
-    fn: Callable[[Any], Any], items: Sequence[Any], workers: int, timeout_s: float
-) -> Iterator[tuple[int, Any]]:
+def map_with_timeout(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, timeout_s: float) -> Iterator[tuple[int, Any]]:
     """Yields (index, result) as items finish, in completion order. ``result`` is
     ``fn(item)``, ``TimedOut`` when the item took longer than ``timeout_s`` (its
     worker is killed and replaced), or ``Crashed`` when ``fn`` raised or its worker
