@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..distributed import DistContext, barrier
+from ..run_files import LAST, RunFiles
 from ..run_log import RunLogger, read_log_records
 from .device import autocast, make_grad_scaler
 from .optimizer_step import GuardedOptimizerStep
@@ -137,11 +138,11 @@ class Trainer:
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.output.run_dir / "checkpoints"
+        return RunFiles(self.output.run_dir).checkpoints
 
     # --- checkpoints -------------------------------------------------------
 
-    def save(self, name: str = "last.pt", evaluation_copy: str | None = None) -> Path:
+    def save(self, name: str = LAST, evaluation_copy: str | None = None) -> Path:
         """Writes checkpoints/<name> on rank 0 (all ranks must call it); with
         ``evaluation_copy``, also checkpoints/<evaluation_copy> holding only EVALUATION_KEYS
         of the same state (a fine-tuning's best.pt)."""

@@ -12,24 +12,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import load_checkpoint
-from ..curves import CurvesPainter
 from ..data.dataset import BadVideoLog
 from ..data.list_check import check_list
 from ..data.settings import DataSettings
-from ..data.transforms import ClipNormalizer
-from ..distributed import DistContext, barrier, finish_distributed, init_distributed, local_device, shard_model
-from ..engine.device import resolve_device, resolve_precision
+from ..distributed import DistContext, shard_model
 from ..engine.ema import EmaWeights
 from ..engine.evaluate import EvalSettings, evaluate_videos
 from ..engine.mixup import VideoMixup
 from ..engine.optim import OptimSettings
-from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
+from ..engine.train import TrainHooks, TrainSettings
 from ..models import build
 from ..models.pretrained import load_encoder_weights
-from ..run_log import RunLogger
+from ..run_files import BEST
 from .resume_free import resume_free_keys
-from .run_dir import open_run_dir, write_summary
-from .training import plan_training
+from .session import task_session
+from .training import TrainingRun, open_training_run
 
 log = logging.getLogger(__name__)
 
@@ -96,51 +93,43 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     train: TrainSettings = instantiate(cfg.train, _convert_="all")
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
-    eval_settings: EvalSettings = instantiate(cfg.eval, _convert_="all")
-    device = resolve_device(train.device)
-    context = init_distributed(device)
-    device = local_device(device, context)
-    precision = resolve_precision(train.precision, device, int(cfg.model.encoder.embed_dim))
-    # Every rank computes the same run directory; only the first writes to it.
-    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS, write=context.is_main)
-    run_dir = opened.path
-    barrier(context)
-    torch.manual_seed(train.seed)
+    with task_session(train.device, train.precision, int(cfg.model.encoder.embed_dim)) as session:
+        return _finetune(cfg, open_training_run(cfg, run_dir, train, RESUME_FREE_KEYS, session), train, data, optim)
 
-    train_records, val_records = data.records()
-    class_names = data.classes(train_records)
-    num_classes = len(class_names)
 
+def _build_model(cfg: DictConfig, run: TrainingRun, data: DataSettings, num_classes: int) -> tuple[torch.nn.Module, list[int] | None]:
+    """The classifier, with the pretrained encoder's weights in a new run (a resumed one
+    reloads its own), and the pretraining grid its positions are resampled from (None: the same)."""
     pretrained_state = load_checkpoint(cfg.pretrained) if cfg.pretrained else None
     grid = None
     if pretrained_state is not None:
         source = pretraining_grid(pretrained_state)
         target = [data.num_frames // cfg.model.encoder.tubelet_size, data.crop_size // cfg.model.encoder.patch_size]
         grid = source if source != [target[0], target[1], target[1]] else None
-    spec = ClassifierSpec(num_classes=num_classes, pos_embed_grid=grid, class_names=class_names)
     model = build_classifier(cfg, num_classes, grid)
-    logger = RunLogger(
-        run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
-        config=opened.config,
-    )  # fmt: skip
-    logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", num_classes))
-    if val_records:
-        logger.log("data_check", step=0, **check_list(val_records, data.val_list or "demo validation list", num_classes))
-    if pretrained_state is not None and opened.resume_from is None:
+    if pretrained_state is not None and run.folder.resume_from is None:
         report = load_encoder_weights(model, pretrained_state["model"])
-        logger.log("pretrained", step=0, path=str(cfg.pretrained), pos_embed_grid=grid, **report.summary())
+        run.logger.log("pretrained", step=0, path=str(cfg.pretrained), pos_embed_grid=grid, **report.summary())
         log.info("pretrained encoder from %s: %s", cfg.pretrained, report.summary())
+    return model, grid
+
+
+def _finetune(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: DataSettings, optim: OptimSettings) -> dict:
+    device, context, precision = run.session.device, run.session.context, run.session.precision
+    eval_settings: EvalSettings = instantiate(cfg.eval, _convert_="all")
+    train_records, val_records = data.records()
+    class_names = data.classes(train_records)
+    num_classes = len(class_names)
+    run.logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", num_classes))
+    if val_records:
+        run.logger.log("data_check", step=0, **check_list(val_records, data.val_list or "demo validation list", num_classes))
+    model, grid = _build_model(cfg, run, data, num_classes)
     model.to(device)
     if train.fsdp and context.distributed:
         if cfg.ema is not None:
             raise ValueError("ema is not supported with train.fsdp=true (the average would be sharded too)")
         shard_model(model)
-
-    bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    augment = instantiate(cfg.augment, _convert_="all")
-    plan = plan_training(model, train_records, data, augment, train, optim, device, bad_videos, context)
-    steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
-    peak_lr, final_lr, schedule = plan.peak_lr, plan.final_lr, plan.schedule
+    plan = run.plan(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim)
 
     mixup: VideoMixup = instantiate(cfg.mixup, num_classes=num_classes, seed=train.seed)
     if mixup.active and (train.batch_size * data.clips_per_video) % 2:
@@ -155,20 +144,22 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     ema = EmaWeights(model, float(cfg.ema)) if cfg.ema is not None else None
     best = BestScore()
-    extras = {"classifier": spec, "mixup": mixup, "best": best}
+    extras = {
+        "classifier": ClassifierSpec(num_classes=num_classes, pos_embed_grid=grid, class_names=class_names),
+        "mixup": mixup,
+        "best": best,
+    }
     if ema is not None:
         extras["ema"] = ema
     val_every = int(cfg.val_every_epochs)
     quick = EvalSettings(num_clips=1, num_crops=1, short_side=eval_settings.short_side,
                          batch_size=eval_settings.batch_size, clips_per_forward=eval_settings.clips_per_forward)  # fmt: skip
 
-    curves = CurvesPainter(run_dir, enabled=context.is_main)
-
     def on_epoch_end(epoch: int) -> None:
         if not val_records or not val_every or (epoch + 1) % val_every:
-            curves.epoch_end()
+            run.curves.epoch_end()
             return
-        metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, context, bad_videos=bad_videos)
+        metrics = evaluate_videos(model, val_records, data, quick, device, precision, class_names, context, bad_videos=run.bad_videos)
         record = {f"val_{key}": value for key, value in metrics.items()}
         if ema is not None:
             ema_metrics = evaluate_videos(ema.module, val_records, data, quick, device, precision, class_names, context)
@@ -178,75 +169,42 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             best.top1, best.epoch = metrics["top1"], epoch + 1
             # last.pt was just written for this epoch (with the old best); save again so
             # that it carries the new best score, with best.pt as its evaluation copy.
-            trainer.save(evaluation_copy="best.pt")
-        logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
+            trainer.save(evaluation_copy=BEST)
+        run.logger.log("val", step=trainer.step, epoch=epoch, best_top1=best.top1, best_epoch=best.epoch, **record)
         log.info("epoch %d: val top-1 %.2f%% (best %.2f%%, epoch %d)", epoch + 1, metrics["top1"], best.top1, best.epoch)
-        curves.epoch_end()
+        run.curves.epoch_end()
 
-    trainer = Trainer(
-        model=model,
-        loss_fn=loss_fn,
-        optimization=Optimization(plan.optimizer, schedule, clip_grad=optim.clip_grad),
-        data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(data.mean, data.std)),
-        output=RunOutput(run_dir, logger, opened.config),
-        settings=train,
-        device=device,
-        precision=precision,
-        context=context,
-        hooks=TrainHooks(
-            on_epoch_end=on_epoch_end,
-            on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None,
-        ),
-        extras=extras,
-    )
-    log.info("run directory: %s", run_dir)
-    log.info(
-        "%s, %s; %d classes, %d training videos, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
-        device, precision, num_classes, len(train_records), steps_per_epoch, peak_lr, optim.base_lr, global_batch,
-    )  # fmt: skip
-    if opened.resume_from is not None:
-        trainer.resume(opened.resume_from)
+    hooks = TrainHooks(on_epoch_end=on_epoch_end, on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None)
+    trainer = run.trainer(model, loss_fn, plan, data, optim, train, hooks, extras)
+    run.announce(plan, optim, f"{num_classes} classes, {len(train_records)} training videos")
+    if run.folder.resume_from is not None:
+        trainer.resume(run.folder.resume_from)
     else:
-        logger.log(
-            "start",
-            step=0,
-            device=str(device),
-            precision=precision,
-            train_videos=len(train_records),
-            val_videos=len(val_records or []),
-            num_classes=num_classes,
-            global_batch=global_batch,
-            ranks=context.world_size,
-            batch_per_rank=train.batch_size,
-            accum_steps=plan.accum_steps,
-            base_lr=optim.base_lr,
-            lr=peak_lr,
-            min_lr=final_lr,
-            layer_decay=optim.layer_decay,
-            steps_per_epoch=steps_per_epoch,
-            total_steps=schedule.total_steps,
-            warmup_steps=schedule.warmup_steps,
-            trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
-            probe=cfg.probe,
-            pretrained=str(cfg.pretrained) if cfg.pretrained else None,
-        )
+        run.log_start(
+            plan, train, optim,
+            {
+                "val_videos": len(val_records or []),
+                "num_classes": num_classes,
+                "layer_decay": optim.layer_decay,
+                "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                "probe": cfg.probe,
+                "pretrained": str(cfg.pretrained) if cfg.pretrained else None,
+            },
+        )  # fmt: skip
     try:
         summary = trainer.fit()
-        curves.final()
+        run.curves.final()
         test_metrics = None
         if val_records:
-            final = run_dir / "checkpoints" / ("best.pt" if (run_dir / "checkpoints" / "best.pt").is_file() else "last.pt")
+            final = run.folder.best if run.folder.best.is_file() else run.folder.last
             test_metrics = evaluate_checkpoint_in_place(
-                model, final, val_records, data, eval_settings, device, precision, class_names, run_dir, bad_videos, context
+                model, final, val_records, data, eval_settings, device, precision, class_names, run.path, run.bad_videos, context
             )
-            logger.log("test", step=trainer.step, checkpoint=str(final), **test_metrics)
+            run.logger.log("test", step=trainer.step, checkpoint=str(final), **test_metrics)
     finally:
-        logger.close()
-    summary = {**summary, "best_val_top1": best.top1, "best_epoch": best.epoch, "test": test_metrics, "run_dir": str(run_dir)}
-    if context.is_main:
-        write_summary(run_dir, summary)
-    finish_distributed(context)
-    return summary
+        run.logger.close()
+    summary = {**summary, "best_val_top1": best.top1, "best_epoch": best.epoch, "test": test_metrics, "run_dir": str(run.path)}
+    return run.session.finish(run.path, summary)
 
 
 def evaluate_checkpoint_in_place(

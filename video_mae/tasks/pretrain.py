@@ -10,27 +10,23 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..curves import CurvesPainter
-from ..data.dataset import BadVideoLog
 from ..data.list_check import check_list
 from ..data.lists import VideoRecord
 from ..data.loader import evaluation_dataset
 from ..data.settings import DataSettings, data_settings_from_config
-from ..data.transforms import ClipNormalizer, EvalClipTransform
-from ..distributed import barrier, finish_distributed, init_distributed, local_device, shard_model
-from ..engine.device import resolve_device, resolve_precision
+from ..data.transforms import EvalClipTransform
+from ..distributed import shard_model
 from ..engine.optim import OptimSettings
 from ..engine.reconstruction import reconstruction_errors
-from ..engine.train import Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
+from ..engine.train import TrainHooks, TrainSettings
 from ..models.build import build_mae
 from ..models.from_checkpoint import model_from_checkpoint
 from ..models.key_check import load_fitting
 from ..models.mae import MaskedAutoencoder
-from ..run_log import RunLogger
 from ..visualize import reconstruct, reconstruction_grid, save_png
 from .resume_free import resume_free_keys
-from .run_dir import open_run_dir, write_summary
-from .training import plan_training
+from .session import task_session
+from .training import TrainingRun, open_training_run
 
 log = logging.getLogger(__name__)
 
@@ -110,31 +106,19 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     train: TrainSettings = instantiate(cfg.train, _convert_="all")
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
-    device = resolve_device(train.device)
-    context = init_distributed(device)
-    device = local_device(device, context)
-    precision = resolve_precision(train.precision, device, int(cfg.model.encoder.embed_dim))
-    # Every rank computes the same run directory; only the first writes to it.
-    opened = open_run_dir(cfg, run_dir, train.resume, RESUME_FREE_KEYS, write=context.is_main)
-    run_dir, config, last, saved_state = opened.path, opened.config, opened.last, opened.resume_from
-    barrier(context)
+    with task_session(train.device, train.precision, int(cfg.model.encoder.embed_dim)) as session:
+        return _pretrain(cfg, open_training_run(cfg, run_dir, train, RESUME_FREE_KEYS, session), train, data, optim)
 
-    torch.manual_seed(train.seed)
+
+def _pretrain(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: DataSettings, optim: OptimSettings) -> dict:
+    device, context = run.session.device, run.session.context
     model = build_model(cfg, data).to(device)
     if train.fsdp and context.distributed:
         shard_model(model)
 
     train_records, val_records = data.records()
-    bad_videos = BadVideoLog(run_dir / "bad_videos.txt")
-    logger = RunLogger(
-        run_dir, tensorboard=train.tensorboard, enabled=context.is_main, wandb=train.wandb,
-        config=config,
-    )  # fmt: skip
-    logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", None))
-    augment = instantiate(cfg.augment, _convert_="all")
-    plan = plan_training(model, train_records, data, augment, train, optim, device, bad_videos, context)
-    steps_per_epoch, global_batch = plan.steps_per_epoch, plan.global_batch
-    peak_lr, final_lr, schedule = plan.peak_lr, plan.final_lr, plan.schedule
+    run.logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", None))
+    plan = run.plan(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim)
     if context.distributed:
         # Rank r holds videos r, r + W, ... of each global micro-batch, k clips each.
         k, per_rank = data.clips_per_video, train.batch_size
@@ -154,8 +138,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if score_clips is None:
             log.warning("reconstruction preview: no readable video in the first %d of the list; no pictures", len(unreadable))
 
-    curves = CurvesPainter(run_dir, enabled=context.is_main)
-
     def score_reconstructions() -> bool:
         if score_clips is None or not int(cfg.recon_clips):
             return False
@@ -168,7 +150,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if not scoring_ranks:
             return
         if score_reconstructions() and context.is_main:
-            logger.log("recon", step=trainer.step, epoch=epoch, **last_scores)
+            run.logger.log("recon", step=trainer.step, epoch=epoch, **last_scores)
             log.info(
                 "epoch %d: hidden-tubelet error %.4f (clip's mean colour %.4f, nearest visible tubelet %.4f)",
                 epoch + 1, last_scores["hidden_mse"], last_scores["mean_colour_mse"], last_scores["nearest_visible_mse"],
@@ -177,32 +159,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         if score_clips is not None and every and (epoch + 1) % every == 0:
             picture = reconstruction_grid(reconstruct(model, score_clips[0], seed=train.seed))
             if context.is_main:
-                save_png(picture, run_dir / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
-        curves.epoch_end()
+                save_png(picture, run.path / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
+        run.curves.epoch_end()
 
-    trainer = Trainer(
-        model=model,
-        loss_fn=mae_loss,
-        optimization=Optimization(plan.optimizer, schedule, clip_grad=optim.clip_grad),
-        data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(data.mean, data.std)),
-        output=RunOutput(run_dir, logger, config),
-        settings=train,
-        device=device,
-        precision=precision,
-        context=context,
-        hooks=TrainHooks(on_epoch_end=on_epoch_end),
-    )
-    log.info("run directory: %s", run_dir)
-    log.info(
-        "%s, %s; %d training videos, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
-        device,
-        precision,
-        len(train_records),
-        steps_per_epoch,
-        peak_lr,
-        optim.base_lr,
-        global_batch,
-    )
+    trainer = run.trainer(model, mae_loss, plan, data, optim, train, TrainHooks(on_epoch_end=on_epoch_end))
+    run.announce(plan, optim, f"{len(train_records)} training videos")
+    saved_state = run.folder.resume_from
     if saved_state is not None:
         trainer.resume(saved_state)
         if trainer.finished:
@@ -210,37 +172,22 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         else:
             log.info("resuming from %s: epoch %d, step %d", saved_state, trainer.epoch + 1, trainer.step)
     else:
-        logger.log(
-            "start",
-            step=0,
-            device=str(device),
-            precision=precision,
-            train_videos=len(train_records),
-            global_batch=global_batch,
-            ranks=context.world_size,
-            batch_per_rank=train.batch_size,
-            accum_steps=plan.accum_steps,
-            base_lr=optim.base_lr,
-            lr=peak_lr,
-            min_lr=final_lr,
-            steps_per_epoch=steps_per_epoch,
-            total_steps=schedule.total_steps,
-            warmup_steps=schedule.warmup_steps,
-            parameters=sum(p.numel() for p in model.parameters()),
-            visible_tokens=model.masking.num_visible(model.encoder.grid),
-            tokens=model.encoder.num_patches,
-        )
+        run.log_start(
+            plan, train, optim,
+            {
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "visible_tokens": model.masking.num_visible(model.encoder.grid),
+                "tokens": model.encoder.num_patches,
+            },
+        )  # fmt: skip
     try:
         summary = trainer.fit()
     finally:
-        logger.close()
-    curves.final()
+        run.logger.close()
+    run.curves.final()
     if scoring_ranks and not last_scores:
         score_reconstructions()  # a finished run that was only reopened: score its final model
-    summary = {**summary, "run_dir": str(run_dir), "checkpoint": str(last)}
+    summary = {**summary, "run_dir": str(run.path), "checkpoint": str(run.folder.last)}
     if last_scores:
         summary["reconstruction"] = dict(last_scores)
-    if context.is_main:
-        write_summary(run_dir, summary)
-    finish_distributed(context)
-    return summary
+    return run.session.finish(run.path, summary)

@@ -1,24 +1,33 @@
-"""What every training task sets up the same way: the training set, the number of
-steps, the learning rate for the global batch, the schedule, the optimizer and
-the per-epoch loaders."""
+"""What every training task sets up the same way: the run folder, its log and curves,
+the training set, the number of steps, the learning rate for the global batch, the
+schedule, the optimizer, the per-epoch loaders and the Trainer over them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
+from ..curves import CurvesPainter
 from ..data.dataset import BadVideoLog, VideoClipDataset
 from ..data.lists import VideoRecord
 from ..data.loader import epoch_loaders, training_dataset
 from ..data.settings import DataSettings
-from ..data.transforms import ClipTransform
-from ..distributed import DistContext
+from ..data.transforms import ClipNormalizer, ClipTransform
+from ..distributed import DistContext, barrier
 from ..engine.optim import OptimSettings, build_adamw
 from ..engine.schedule import WarmupCosineSchedule
-from ..engine.train import TrainSettings
+from ..engine.train import LossFn, Optimization, RunOutput, TrainData, Trainer, TrainHooks, TrainSettings
+from ..run_log import RunLogger
+from .run_dir import RunDir, open_run_dir
+from .session import TaskSession
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,3 +91,99 @@ def plan_training(
         optimizer=build_adamw(model, optim, peak_lr, device),
         loaders=loaders,
     )
+
+
+@dataclass
+class TrainingRun:
+    """A training task's opened run folder with what writes into it: the log (``log.jsonl``,
+    TensorBoard, W&B), the unreadable-video list and the curves, on ``session``."""
+
+    session: TaskSession
+    folder: RunDir
+    logger: RunLogger
+    bad_videos: BadVideoLog
+    curves: CurvesPainter
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    def plan(
+        self,
+        model: torch.nn.Module,
+        records: Sequence[VideoRecord],
+        data: DataSettings,
+        augment: ClipTransform,
+        train: TrainSettings,
+        optim: OptimSettings,
+    ) -> TrainingPlan:
+        return plan_training(model, records, data, augment, train, optim, self.session.device, self.bad_videos, self.session.context)
+
+    def trainer(
+        self,
+        model: torch.nn.Module,
+        loss_fn: LossFn,
+        plan: TrainingPlan,
+        data: DataSettings,
+        optim: OptimSettings,
+        train: TrainSettings,
+        hooks: TrainHooks,
+        extras: dict | None = None,
+    ) -> Trainer:
+        return Trainer(
+            model=model,
+            loss_fn=loss_fn,
+            optimization=Optimization(plan.optimizer, plan.schedule, clip_grad=optim.clip_grad),
+            data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(data.mean, data.std)),
+            output=RunOutput(self.path, self.logger, self.folder.config),
+            settings=train,
+            device=self.session.device,
+            precision=self.session.precision,
+            context=self.session.context,
+            hooks=hooks,
+            extras=extras,
+        )
+
+    def announce(self, plan: TrainingPlan, optim: OptimSettings, videos: str) -> None:
+        """Where the run runs and how it steps, on the console (``videos`` says what it trains on)."""
+        session = self.session
+        log.info("run directory: %s", self.path)
+        log.info(
+            "%s, %s; %s, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
+            session.device, session.precision, videos, plan.steps_per_epoch, plan.peak_lr, optim.base_lr, plan.global_batch,
+        )  # fmt: skip
+
+    def log_start(self, plan: TrainingPlan, train: TrainSettings, optim: OptimSettings, task_fields: dict) -> None:
+        """A new run's ``start`` record in the log, with the task's own ``task_fields``."""
+        session = self.session
+        self.logger.log(
+            "start",
+            step=0,
+            device=str(session.device),
+            precision=session.precision,
+            train_videos=len(plan.dataset),
+            global_batch=plan.global_batch,
+            ranks=session.context.world_size,
+            batch_per_rank=train.batch_size,
+            accum_steps=plan.accum_steps,
+            base_lr=optim.base_lr,
+            lr=plan.peak_lr,
+            min_lr=plan.final_lr,
+            steps_per_epoch=plan.steps_per_epoch,
+            total_steps=plan.schedule.total_steps,
+            warmup_steps=plan.schedule.warmup_steps,
+            **task_fields,
+        )
+
+
+def open_training_run(
+    cfg: DictConfig, run_dir: str | Path | None, train: TrainSettings, free_keys: Sequence[str], session: TaskSession
+) -> TrainingRun:
+    """Opens (or reopens, to resume) the run folder, with its log, on every rank (only the
+    first writes), and seeds the model's initialisation with ``train.seed``."""
+    main = session.context.is_main
+    folder = open_run_dir(cfg, run_dir, train.resume, free_keys, write=main)
+    barrier(session.context)
+    torch.manual_seed(train.seed)
+    logger = RunLogger(folder.path, tensorboard=train.tensorboard, enabled=main, wandb=train.wandb, config=folder.config)
+    return TrainingRun(session, folder, logger, BadVideoLog(folder.bad_videos), CurvesPainter(folder.path, enabled=main))
