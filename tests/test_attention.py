@@ -57,3 +57,26 @@ def test_block_layer_scale_and_eps():
     assert block.norm1.eps == 1e-6
     assert torch.allclose(block.gamma_1, torch.full((16,), 0.1))
     assert Block(dim=16, num_heads=2).gamma_1 is None
+
+
+def test_explicit_cpu_attention_matches_the_fused_kernel_in_bf16():
+    # The bf16 training path on the CPU (short sequences) computes attention explicitly;
+    # its output and gradients must match SDPA's within bf16 rounding.
+    from video_mae.models import layers
+
+    torch.manual_seed(2)
+    q, k, v = (torch.randn(2, 3, 40, 16, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    assert layers._explicit_attention_pays(q)
+    assert not layers._explicit_attention_pays(q.detach())  # forward-only passes keep the fused kernel
+    grad_out = torch.randn(2, 3, 40, 16, dtype=torch.bfloat16)
+    explicit = layers.attention(q, k, v)
+    explicit.backward(grad_out)
+    grads = [t.grad.clone() for t in (q, k, v)]
+    for t in (q, k, v):
+        t.grad = None
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    fused.backward(grad_out)
+    assert torch.allclose(explicit.float(), fused.float(), atol=2e-2, rtol=2e-2)
+    for mine, theirs in zip(grads, (q.grad, k.grad, v.grad)):
+        assert torch.allclose(mine.float(), theirs.float(), atol=5e-2, rtol=5e-2)
+    assert (explicit.float() - fused.float()).abs().mean() < 5e-3
