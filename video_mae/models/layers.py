@@ -8,7 +8,6 @@ import torch.utils.checkpoint
 from timm.layers import DropPath, Mlp
 from torch import nn
 
-
 # On the CPU, the flash-attention kernel's backward in bf16 is slow on short sequences:
 # fwd+bwd, batch 4 x 6 heads of 64, 2 cores with AMX: 39 tokens (an MAE encoder's visible
 # ones at 112 px) 1.93 ms flash vs 0.46 ms as two matrix products and a softmax; 392 tokens
