@@ -29,11 +29,11 @@ def _explicit_attention_pays(q: torch.Tensor) -> bool:
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v over [B, heads, N, d]: ``F.scaled_dot_product_attention``
     except where :data:`CPU_EXPLICIT_ATTENTION_MAX_TOKENS` says the explicit form is faster
-    (its softmax in fp32, as the fused kernels compute it)."""
+    (the CPU's bf16 softmax accumulates in fp32 as the fused kernels do)."""
     if not _explicit_attention_pays(q):
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
-    weights = scores.float().softmax(dim=-1).to(q.dtype)
+    weights = scores.softmax(dim=-1)
     if dropout_p > 0:
         weights = F.dropout(weights, dropout_p)
     return weights @ v

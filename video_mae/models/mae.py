@@ -6,13 +6,14 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from timm.layers import trunc_normal_
 from torch import nn
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 from ..masking import Mask, Masking, RunningCellMasking
 from .decoder import MAEDecoder
-from .patchify import normalize_patches, patchify
+from .patchify import PATCH_NORM_EPS
 from .pos_embed import sinusoid_table
 from .vit import VisionTransformer3D
 
@@ -127,18 +128,25 @@ class MaskedAutoencoder(nn.Module):
         x = torch.cat([x_vis + pos_vis, self.mask_token.to(x_vis.dtype) + pos_pred], dim=1)
         return self.decoder(x, pos_pred.shape[1])
 
-    def pixel_patches(self, video: torch.Tensor) -> torch.Tensor:
-        """[B, N, tubelet * patch**2, C] un-normalised (0..1) pixels, normalised per
-        tubelet when ``norm_pix_loss``; float32 whatever the autocast state."""
-        with torch.autocast(device_type=video.device.type, enabled=False):
-            pixels = video.float() * self.pixel_std + self.pixel_mean
-            patches = patchify(pixels, self.encoder.tubelet_size, self.encoder.patch_size)
-            return normalize_patches(patches) if self.norm_pix_loss else patches
-
     def targets(self, video: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """[B, n, tubelet * patch**2 * C] targets of the tokens ``ids`` ([B, n])."""
-        patches = self.pixel_patches(video).flatten(2)
-        return torch.gather(patches, 1, ids.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+        """[B, n, tubelet * patch**2 * C] targets of the tokens ``ids`` ([B, n]): the tubelets'
+        un-normalised (0..1) pixels, standardised per tubelet and channel when
+        ``norm_pix_loss`` (:func:`~video_mae.models.patchify.normalize_patches`), in
+        :func:`~video_mae.models.patchify.patchify`'s (pixel, channel) order; float32
+        whatever the autocast state.
+
+        Computed for the tokens ``ids`` only, on a [B, n, C, pixels] layout whose statistics
+        reduce over contiguous memory (patchify's channel-last layout reduces over a stride
+        of C): a ViT-S step's targets took 15 ms of its 186 ms that way on 2 CPU cores."""
+        t, p = self.encoder.tubelet_size, self.encoder.patch_size
+        with torch.autocast(device_type=video.device.type, enabled=False):
+            patches = rearrange(video.float(), "b c (n p0) (h p1) (w p2) -> b (n h w) c (p0 p1 p2)", p0=t, p1=p, p2=p)
+            patches = torch.gather(patches, 1, ids[:, :, None, None].expand(-1, -1, *patches.shape[2:]))
+            patches = patches * self.pixel_std.view(1, 1, -1, 1) + self.pixel_mean.view(1, 1, -1, 1)
+            if self.norm_pix_loss:
+                var, mean = torch.var_mean(patches, dim=-1, unbiased=True, keepdim=True)
+                patches = (patches - mean) / (var.sqrt() + PATCH_NORM_EPS)
+            return patches.transpose(-1, -2).flatten(2)
 
     def forward(
         self,

@@ -38,7 +38,10 @@ def unpatchify(patches: torch.Tensor, grid: tuple[int, int, int], tubelet_size: 
     )
 
 
-def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+PATCH_NORM_EPS = 1e-6  # added to each tubelet's standard deviation (VideoMAE's value)
+
+
+def normalize_patches(patches: torch.Tensor, eps: float = PATCH_NORM_EPS) -> torch.Tensor:
     """Per-tubelet, per-channel standardisation over the pixels of each tubelet
     (unbiased variance, ``eps`` added to the standard deviation), as VideoMAE's
     normalised-pixel target. Input and output: [B, N, P, C]."""
