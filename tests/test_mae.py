@@ -126,3 +126,6 @@ def test_gathering_tubelets_before_the_embedding_equals_embedding_everything(tub
     everything = encoder.patch_embed(video)
     gathered = torch.gather(everything, 1, mask.ids_keep.unsqueeze(-1).expand(-1, -1, 24))
     assert torch.allclose(encoder.patch_embed.forward_visible(video, mask.ids_keep), gathered, atol=1e-5)
+    # Both are the strided convolution the weights come from (VideoMAE's Conv3d).
+    convolved = encoder.patch_embed.proj(video).flatten(2).transpose(1, 2)
+    assert torch.allclose(everything, convolved, atol=1e-5)

@@ -10,7 +10,8 @@ from torch import nn
 
 class PatchEmbed3D(nn.Module):
     """Cuts a clip [B, C, T, H, W] into tubelets of ``tubelet_size`` frames by
-    ``patch_size`` x ``patch_size`` pixels and projects each one to a token.
+    ``patch_size`` x ``patch_size`` pixels and projects each one to a token. The weights
+    are a strided ``Conv3d``'s (``proj``), as in VideoMAE's checkpoints.
 
     Tokens come out in (t, h, w) order, time slowest, which is the order the
     fixed positional table and the masks index.
@@ -45,17 +46,24 @@ class PatchEmbed3D(nn.Module):
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"expected clips of shape [B, C, T, H, W] = [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _tubelets(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, N, C * t * p * p]: each tubelet's pixels in the order of the kernel's weights."""
         self._check(x)
-        return self.proj(x).flatten(2).transpose(1, 2)
+        t, p = self.tubelet_size, self.patch_size
+        return rearrange(x, "b c (n p0) (h p1) (w p2) -> b (n h w) (c p0 p1 p2)", p0=t, p1=p, p2=p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The strided convolution as one matrix product over the cut-out tubelets (the same
+        # sums): on 2 CPU cores, a batch of 4 16 x 112 px clips into 384 channels took 10.4 ms
+        # as oneDNN's conv3d and 1.8 ms this way in bf16 (6.6 and 5.9 ms in fp32), and the
+        # convolution's bf16 backward is slower still.
+        return F.linear(self._tubelets(x), self.proj.weight.flatten(1), self.proj.bias)
 
     def forward_visible(self, x: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
         """Tokens of the tubelets in ``ids_keep`` only [B, n_keep, D]: the tubelets are
         gathered first and projected as one matrix product, so masked ones (90% in
         pretraining) cost nothing. Equal to ``forward(x)`` gathered at ``ids_keep``."""
-        self._check(x)
-        t, p = self.tubelet_size, self.patch_size
-        patches = rearrange(x, "b c (n p0) (h p1) (w p2) -> b (n h w) (c p0 p1 p2)", p0=t, p1=p, p2=p)
+        patches = self._tubelets(x)
         patches = torch.gather(patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
         return F.linear(patches, self.proj.weight.flatten(1), self.proj.bias)
 
