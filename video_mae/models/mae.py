@@ -137,15 +137,18 @@ class MaskedAutoencoder(nn.Module):
 
         Computed for the tokens ``ids`` only, on a [B, n, C, pixels] layout whose statistics
         reduce over contiguous memory (patchify's channel-last layout reduces over a stride
-        of C): a ViT-S step's targets took 15 ms of its 186 ms that way on 2 CPU cores."""
+        of C): a ViT-S step's targets took 15 ms of its 186 ms before, on 2 CPU cores."""
         t, p = self.encoder.tubelet_size, self.encoder.patch_size
         with torch.autocast(device_type=video.device.type, enabled=False):
             patches = rearrange(video.float(), "b c (n p0) (h p1) (w p2) -> b (n h w) c (p0 p1 p2)", p0=t, p1=p, p2=p)
             patches = torch.gather(patches, 1, ids[:, :, None, None].expand(-1, -1, *patches.shape[2:]))
             patches = patches * self.pixel_std.view(1, 1, -1, 1) + self.pixel_mean.view(1, 1, -1, 1)
             if self.norm_pix_loss:
-                var, mean = torch.var_mean(patches, dim=-1, unbiased=True, keepdim=True)
-                patches = (patches - mean) / (var.sqrt() + PATCH_NORM_EPS)
+                # Two passes (mean, then the centred squares): the CPU's one-pass var_mean
+                # took 5.6 ms here against 1.0 ms, with the same values to 2e-7.
+                centred = patches - patches.mean(dim=-1, keepdim=True)
+                std = (centred.square().sum(dim=-1, keepdim=True) / (patches.shape[-1] - 1)).sqrt()
+                patches = centred / (std + PATCH_NORM_EPS)
             return patches.transpose(-1, -2).flatten(2)
 
     def forward(
