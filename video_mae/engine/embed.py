@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.classifier import VideoClassifier
+from .device import autocast
 from .views import forward_views
 
 
@@ -65,17 +66,20 @@ def extract_embeddings(
     features, _ = clip_features(model)
     out = Embeddings()
     videos, clips = [], []
-    for batch in loader:
-        out.failed.extend(batch.get("failed", []))
-        views = batch["video"]
-        if views is None:
-            continue
-        clip_vectors = F.normalize(forward_views(features, views, device, precision, clips_per_forward, normalizer), dim=-1)
-        videos.append(F.normalize(clip_vectors.mean(dim=1), dim=-1).cpu())
-        clips.append(clip_vectors.cpu())
-        out.rows.extend(int(r) for r in batch["row"])
-        if "spans" in batch:
-            out.spans.extend(batch["spans"])
+    # One autocast region around the whole loop: autocast keeps the weights it casts to
+    # bf16 until the outermost region ends, so they are cast once, not once per batch.
+    with autocast(device, precision):
+        for batch in loader:
+            out.failed.extend(batch.get("failed", []))
+            views = batch["video"]
+            if views is None:
+                continue
+            clip_vectors = F.normalize(forward_views(features, views, device, precision, clips_per_forward, normalizer), dim=-1)
+            videos.append(F.normalize(clip_vectors.mean(dim=1), dim=-1).cpu())
+            clips.append(clip_vectors.cpu())
+            out.rows.extend(int(r) for r in batch["row"])
+            if "spans" in batch:
+                out.spans.extend(batch["spans"])
     if videos:
         out.videos, out.clips = torch.cat(videos), torch.cat(clips)
     return out
