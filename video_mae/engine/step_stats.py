@@ -1,5 +1,5 @@
 """What the loop counts between log records: the loss and throughput window, and the
-skipped (non-finite) steps. Both keep their sums on the device, so that an optimizer
+skipped (non-finite) steps; and the console line it keeps per epoch. Both keep their sums on the device, so that an optimizer
 step needs no CPU-GPU sync; reading them is the sync, once per log record."""
 
 from __future__ import annotations
@@ -66,3 +66,18 @@ class LogWindow:
         self.steps.zero_()
         self.clips, self.start = 0, time.perf_counter()
         return mean_loss, clips_per_s
+
+
+def epoch_line(epoch: int, epochs: int, loss: float | None, lr: float, clips_per_s: float, elapsed_s: float, remaining_s: float) -> str:
+    """The one console line kept per epoch (an epoch's progress bar disappears)."""
+    shown = f"{loss:.4f}" if loss is not None else "n/a"
+    return (
+        f"epoch {epoch + 1}/{epochs}: train loss {shown}, lr {lr:.2e}, {clips_per_s:.1f} clips/s, "
+        f"elapsed {_clock(elapsed_s)}, ETA {_clock(remaining_s)}"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -28,7 +28,7 @@ from .optimizer_step import GuardedOptimizerStep
 from .schedule import WarmupCosineSchedule
 from .settings import TrainSettings
 from .state import EVALUATION_KEYS, Position, Stateful, TrainingState
-from .step_stats import LogWindow, NonFiniteLossError, NonFiniteTracker
+from .step_stats import LogWindow, NonFiniteLossError, NonFiniteTracker, epoch_line
 from .wrap import wrap_for_training
 
 # TrainSettings and NonFiniteLossError are re-exported: older configs and checkpoints name
@@ -62,6 +62,15 @@ class TrainData:
     loaders: LoaderFactory
     micro_batches_per_epoch: int
     normalizer: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def to_device(self, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clips [B * k, C, T, H, W] as model input, labels [B * k]) of a batch of B videos,
+        k clips each, on ``device``."""
+        clips = batch["video"].to(device, non_blocking=True).flatten(0, 1)
+        if self.normalizer is not None:
+            clips = self.normalizer(clips)
+        labels = batch["label"].to(device, non_blocking=True)
+        return clips, labels.repeat_interleave(clips.shape[0] // labels.shape[0])
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,12 @@ class Trainer:
             clips = self._train_epoch(epoch, window, summary)
             pos.epoch, pos.batches_done = epoch + 1, 0
             if logger.enabled:
-                self._report_epoch(epoch, summary, time.perf_counter() - epoch_start, clips, started, first_epoch)
+                seconds, elapsed = time.perf_counter() - epoch_start, time.perf_counter() - started
+                remaining = elapsed / max(pos.epoch - first_epoch, 1) * (self.settings.epochs - pos.epoch)
+                lr = self.optimizer.param_groups[0]["lr"]
+                log.info(
+                    epoch_line(epoch, self.settings.epochs, summary.get("last_loss"), lr, clips / max(seconds, 1e-9), elapsed, remaining)
+                )
             path = self.save()
             if self.settings.save_every_epochs and pos.epoch % self.settings.save_every_epochs == 0:
                 self.save(f"epoch_{pos.epoch:04d}.pt")
@@ -203,11 +217,7 @@ class Trainer:
         try:
             while pos.batches_done < total:
                 batch = next(batches)
-                clips = batch["video"].to(self.device, non_blocking=True).flatten(0, 1)
-                if self.data.normalizer is not None:
-                    clips = self.data.normalizer(clips)
-                labels = batch["label"].to(self.device, non_blocking=True)
-                labels = labels.repeat_interleave(clips.shape[0] // labels.shape[0])
+                clips, labels = self.data.to_device(batch, self.device)
                 pos.counters["bad_videos"] += int(batch["replaced"].sum())
                 if pos.batches_done % accum == 0:
                     lr = self._set_lr()
@@ -275,21 +285,3 @@ class Trainer:
                 f"Checkpoints in {self.checkpoint_dir} are untouched. Try a lower optim.base_lr, "
                 "optim.clip_grad, or train.precision=fp32."
             )
-
-    def _report_epoch(self, epoch: int, summary: dict, seconds: float, clips: int, started: float, first_epoch: int) -> None:
-        """One kept console line per epoch (the progress bar of an epoch disappears)."""
-        elapsed = time.perf_counter() - started
-        done = self.position.epoch - first_epoch
-        remaining = elapsed / max(done, 1) * (self.settings.epochs - self.position.epoch)
-        loss = summary.get("last_loss")
-        log.info(
-            "epoch %d/%d: train loss %s, lr %.2e, %.1f clips/s, elapsed %s, ETA %s",
-            epoch + 1, self.settings.epochs, f"{loss:.4f}" if loss is not None else "n/a",
-            self.optimizer.param_groups[0]["lr"], clips / max(seconds, 1e-9), _clock(elapsed), _clock(remaining),
-        )  # fmt: skip
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
