@@ -72,7 +72,10 @@ def map_with_timeout(fn: Callable[[Any], Any], items: Sequence[Any], workers: in
     ``fn(item)``, ``TimedOut`` when the item took longer than ``timeout_s`` (its
     worker is killed and replaced), or ``Crashed`` when ``fn`` raised or its worker
     died. ``fn`` must be a picklable top-level function."""
-    context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+    # Not fork: a child forked from a process with threads (OpenMP's, a decoder stuck in a
+    # daemon thread, W&B's) can inherit a lock that no thread will release and hang; it did
+    # in the test suite. The fork server's children come from a clean, single-threaded process.
+    context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     pending = list(enumerate(items))[::-1]
     pool = [_Worker(fn, context) for _ in range(max(1, min(workers, len(items))))]
     try:
