@@ -100,6 +100,9 @@ def time_transformers(
     documentation shows), one video at a time."""
     import transformers  # optional: the [interop] extra
 
+    # The export holds the pretraining decoder too; VideoMAEModel's loading report would list
+    # every decoder weight as unexpected, which is expected here.
+    transformers.logging.set_verbosity_error()
     model = transformers.VideoMAEModel.from_pretrained(folder).eval().to(device)
     processor = transformers.VideoMAEImageProcessor.from_pretrained(folder)
 

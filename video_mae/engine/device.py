@@ -26,6 +26,7 @@ def resolve_device(name: str) -> torch.device:
 # (avx512_bf16), `vmae-bench models`, bf16 / fp32 clips/s of the pretraining step: 128 wide
 # (the demo ViT) 0.54x, ViT-S (384) 1.40x, ViT-B (768) 1.25x; embedding forward 1.07x,
 # 1.51x, 1.82x. ViT-S pretraining loss curves in bf16 and fp32 agree within 2e-5 per step.
+# On a 2-core Xeon with AMX-BF16: ViT-Ti (192) step 0.93x, ViT-S 1.51x, ViT-B 1.43x.
 CPU_BF16_MIN_WIDTH = 384
 
 
