@@ -13,7 +13,7 @@ architecture). Videos are paths (decoded and cut into clips exactly as ``vmae-ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +69,7 @@ class VideoModel:
         return torch.stack([dataset[i]["video"] for i in range(len(records))])
 
     @torch.no_grad()
-    def _per_clip(self, fn, videos: Videos, num_clips: int | None) -> torch.Tensor:
+    def _per_clip(self, fn: Callable[[torch.Tensor], torch.Tensor], videos: Videos, num_clips: int | None) -> torch.Tensor:
         views = self.clips(videos, num_clips)
         flat = views.flatten(0, 1).to(self.device)
         with autocast(self.device, self.precision):
@@ -102,14 +102,14 @@ class VideoModel:
         draws it)."""
         if self.kind != "pretraining":
             raise ValueError(f"reconstruct needs a pretraining checkpoint (with its decoder); this is a {self.kind} model")
-        from .visualize import reconstruct
+        from .visualize import reconstruct  # keeps `import video_mae` light: only reconstruct() needs it
 
         clip = self.clips(video, num_clips=1)[0, 0]
         return reconstruct(self.module.cpu(), clip, seed=seed)
 
 
 def _read_checkpoint(source: Path, preset: str | None, num_frames: int, img_size: int) -> dict:
-    from .convert import convert_checkpoint
+    from .convert import convert_checkpoint  # keeps `import video_mae` light: only foreign checkpoints need it
 
     if source.is_dir():
         return convert_checkpoint(source)

@@ -42,7 +42,7 @@ class RunLogger:
             self._wandb = _start_wandb(Path(run_dir), config or {})
         if enabled and tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # optional (train.tensorboard): tensorboard is an extra
             except ImportError:
                 warnings.warn(
                     "train.tensorboard=true but tensorboard is not installed "
@@ -85,7 +85,7 @@ def _start_wandb(run_dir: Path, config: dict[str, Any]):
     """A W&B run for ``run_dir``; its id is a digest of the folder's path, so a resumed
     run continues the same W&B run. None (with a warning) when wandb is not installed."""
     try:
-        import wandb
+        import wandb  # optional (train.wandb): the [wandb] extra
     except ImportError:
         warnings.warn(
             "train.wandb=true but wandb is not installed (pip install 'video_mae[wandb]'); logging to log.jsonl only",

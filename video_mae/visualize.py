@@ -91,7 +91,7 @@ def side_by_side(recon: Reconstruction, gap: int = 2) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> None:
-    from PIL import Image
+    from PIL import Image  # only to write files; the grids are NumPy
 
     picture = Image.fromarray(image)
     if scale > 1:
@@ -101,7 +101,7 @@ def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> None:
 
 
 def save_gif(frames: np.ndarray, path: str | Path, fps: float = 8.0, scale: int = 1) -> None:
-    from PIL import Image
+    from PIL import Image  # only to write files; the grids are NumPy
 
     pictures = [Image.fromarray(frame) for frame in frames]
     if scale > 1:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +51,7 @@ def _centre_indices(data: DataSettings, num_frames_in_video: int) -> list[int]:
     return [int(i) for i in data.sampler().uniform_clips(num_frames_in_video, 1)[0]]
 
 
-def _warm_up(fn, data: DataSettings, device: torch.device, precision: str, channels_first: bool) -> None:
+def _warm_up(fn: Callable[[torch.Tensor], object], data: DataSettings, device: torch.device, precision: str, channels_first: bool) -> None:
     """One forward before the clock starts: first-call allocations and thread start-up
     are not what a long extraction pays per video."""
     shape = (

@@ -12,6 +12,10 @@ import json
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports Hydra and OmegaConf only once a command runs (fast config errors)
+    from omegaconf import DictConfig
 
 CONFIG_PATH = "pkg://video_mae.conf"
 
@@ -139,7 +143,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 SETTINGS_SECTIONS = ("train", "optim", "eval", "data")
 
 
-def check_settings(cfg) -> None:
+def check_settings(cfg: DictConfig) -> None:
     """Builds the plain settings of ``cfg``'s light sections, which validate themselves."""
     from hydra.utils import instantiate
 
@@ -168,7 +172,7 @@ def _hydra_app(config_name: str, task_module: str):
     # of printing them itself, and report them in one line like the task's errors.
     user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
-    def main(cfg) -> None:
+    def main(cfg: DictConfig) -> None:
         import importlib
         import time
 

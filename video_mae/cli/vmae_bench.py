@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..data.readers import BACKENDS as READERS
+
+if TYPE_CHECKING:  # torch is imported once a benchmark runs, not for --help
+    import torch
 
 
 def _preset(name: str) -> dict:
@@ -16,7 +20,7 @@ def _preset(name: str) -> dict:
     return model_preset(name, f"--model {name}")
 
 
-def _run_settings(args: argparse.Namespace, precision: str, device, leave_out: tuple[str, ...]) -> dict:
+def _run_settings(args: argparse.Namespace, precision: str, device: torch.device, leave_out: tuple[str, ...]) -> dict:
     """What a benchmark's JSON records of how it ran: the arguments, the resolved precision and the device."""
     return {**{k: v for k, v in vars(args).items() if k not in leave_out}, "precision": precision,
             "device": str(device), "device_name": torch_device_name(device)}  # fmt: skip
@@ -339,7 +343,7 @@ def _demo_spec():
     return DemoSpec()
 
 
-def torch_device_name(device) -> str:
+def torch_device_name(device: torch.device) -> str:
     import platform
 
     import torch

@@ -125,7 +125,7 @@ def _read_list_or_report(path: Path, root: Path | None):
         return None
 
 
-def _check_list(args) -> int:
+def _check_list(args: argparse.Namespace) -> int:
     import csv as csv_module
     from dataclasses import asdict
 
@@ -164,7 +164,7 @@ def _check_list(args) -> int:
     return 1 if bad else 0
 
 
-def _reencode_list(args) -> int:
+def _reencode_list(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..data.lists import write_data_list

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _embed_query_videos(args, meta: dict) -> tuple[np.ndarray, list[dict]]:
+def _embed_query_videos(args: argparse.Namespace, meta: dict) -> tuple[np.ndarray, list[dict]]:
     """Embeds --list / --videos queries the way the gallery was embedded (its meta.json)."""
     from omegaconf import OmegaConf
 

@@ -12,6 +12,7 @@ Hub layout, which both transformers 4 and 5 load.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -35,7 +36,7 @@ class ConversionError(ValueError):
     """The weights do not match the expected layout; the message lists the keys."""
 
 
-def _square(value, name: str) -> int:
+def _square(value: int | Sequence[int], name: str) -> int:
     if isinstance(value, (list, tuple)):
         if len(set(value)) != 1:
             raise ConversionError(f"config.json: {name}={value} is not square; only square sizes are supported")
@@ -104,7 +105,7 @@ def read_hf_dir(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ConversionError(f"{config_path}: model_type is {config.get('model_type')!r}, not 'videomae'")
     weights = folder / "model.safetensors"
     if weights.is_file():
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # optional: safetensors comes with the [interop] extra
 
         try:
             state = load_file(str(weights))
@@ -342,7 +343,7 @@ def ours_to_hf(checkpoint: dict) -> tuple[dict, dict[str, torch.Tensor]]:
 def write_hf_dir(checkpoint: dict, folder: str | Path, metrics: dict | None = None) -> Path:
     """Writes ``config.json``, ``model.safetensors``, the processor configs and a model card
     (``README.md``): a folder ``from_pretrained`` and ``pipeline()`` load."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # optional: safetensors comes with the [interop] extra
 
     config, state = ours_to_hf(checkpoint)
     folder = Path(folder)

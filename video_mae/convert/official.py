@@ -107,7 +107,7 @@ def official_to_ours(path: str | Path, preset: dict, num_frames: int = 16, img_s
 def _check_complete(checkpoint: dict, path: str) -> None:
     """Builds the model the checkpoint describes and loads the weights strictly:
     leftover or missing keys, or wrong shapes, are an error listing them."""
-    from ..models.from_checkpoint import model_from_checkpoint
+    from ..models.from_checkpoint import model_from_checkpoint  # the models (and timm) only for the check after the key mapping
     from ..models.key_check import state_dict_problems
 
     model = model_from_checkpoint(checkpoint)

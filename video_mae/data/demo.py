@@ -160,13 +160,13 @@ def _coverage(distance_inside: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + distance_inside, 0.0, 1.0)
 
 
-def _rotated(xx: np.ndarray, yy: np.ndarray, cx, cy, angle) -> tuple[np.ndarray, np.ndarray]:
+def _rotated(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates along and across a direction ``angle`` around the centre (cx, cy)."""
     c, s = np.cos(angle), np.sin(angle)
     return (xx - cx) * c + (yy - cy) * s, -(xx - cx) * s + (yy - cy) * c
 
 
-def _polygon_distance(kind: str, u: np.ndarray, v: np.ndarray, size) -> np.ndarray:
+def _polygon_distance(kind: str, u: np.ndarray, v: np.ndarray, size: float) -> np.ndarray:
     """Signed distance (approximate, positive inside) of a shape of side ``size`` at the origin."""
     if kind == "square":
         return size / 2 - np.maximum(np.abs(u), np.abs(v))

@@ -29,8 +29,12 @@ import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # each backend is imported when a video is opened with it
+    import av
 
 BACKENDS = ("auto", "decord", "pyav", "torchcodec", "torchcodec-cuda")
 
@@ -241,7 +245,7 @@ class PyAVVideo:
             raise VideoReadError(self.path, f"decode failed: {_first_line(err)}") from None
         return found
 
-    def _to_rgb(self, frame) -> np.ndarray:
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         # The frame's own size, not the header's: streams may change size mid-way.
         size = scaled_size(frame.width, frame.height, self._short_side)
         if size is None:

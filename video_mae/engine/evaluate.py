@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ class Predictions:
 @torch.no_grad()
 def predict_videos(
     model: nn.Module,
-    loader,
+    loader: Iterable[dict],
     device: torch.device,
     precision: str,
     clips_per_forward: int = 32,
@@ -117,7 +117,7 @@ def _report(parts: list[Predictions], records: Sequence[VideoRecord], class_name
         write_predictions(out_dir / "predictions.csv", rows, [by_row[r].path for r in rows], labels, probs, names)
         matrix = confusion_matrix(probs.argmax(dim=1), labels, num_classes)
         write_confusion_csv(out_dir / "confusion_matrix.csv", matrix, names)
-        from PIL import Image
+        from PIL import Image  # only for the picture; PIL is not needed to compute metrics
 
         Image.fromarray(confusion_image(matrix, names)).save(out_dir / "confusion_matrix.png")
         report = {**metrics, "failed": [{"row": r, "path": by_row[r].path, "reason": why} for r, why in sorted(failed)]}

@@ -79,7 +79,7 @@ def confusion_image(matrix: torch.Tensor, class_names: Sequence[str]) -> np.ndar
     """uint8 RGB picture of a row-normalised confusion matrix (white = 0, dark blue =
     the whole row): rows are the true classes, named along the left edge, columns the
     predicted ones, named (turned) along the bottom, for up to 60 classes; axis titles."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # only for the picture; PIL is not needed to compute metrics
 
     k = matrix.shape[0]
     cell = int(np.clip(600 // max(k, 1), 3, 40))

@@ -27,7 +27,7 @@ class VideoMixup:
         label_smoothing: float = 0.1,
         seed: int = 0,
     ) -> None:
-        from timm.data import Mixup
+        from timm.data import Mixup  # timm.data only for runs that mix (it brings timm's data pipeline)
 
         if mixup_alpha < 0 or cutmix_alpha < 0 or not 0 <= prob <= 1 or not 0 <= switch_prob <= 1:
             raise ValueError(

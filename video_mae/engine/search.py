@@ -56,7 +56,7 @@ class FaissSearch:
     """FAISS ``IndexFlatIP``: exact inner-product search."""
 
     def __init__(self, gallery: np.ndarray) -> None:
-        import faiss
+        import faiss  # optional: faiss-cpu is the [retrieval] extra
 
         self.index = faiss.IndexFlatIP(gallery.shape[1])
         self.index.add(np.ascontiguousarray(gallery, dtype=np.float32))

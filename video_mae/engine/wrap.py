@@ -26,7 +26,7 @@ def wrap_for_training(
     ddp = None
     wrapped = model
     if context.distributed and not settings.fsdp:
-        from torch.nn.parallel import DistributedDataParallel
+        from torch.nn.parallel import DistributedDataParallel  # only under torchrun
 
         ids = [device.index] if device.type == "cuda" else None
         ddp = wrapped = DistributedDataParallel(model, device_ids=ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..checkpoint import load_checkpoint
 from ..data.dataset import BadVideoLog
 from ..data.list_check import check_list
+from ..data.lists import VideoRecord
 from ..data.settings import DataSettings
 from ..distributed import DistContext, shard_model
 from ..engine.ema import EmaWeights
@@ -210,7 +212,7 @@ def _finetune(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: Dat
 def evaluate_checkpoint_in_place(
     model: torch.nn.Module,
     checkpoint: Path,
-    records,
+    records: Sequence[VideoRecord],
     data: DataSettings,
     settings: EvalSettings,
     device: torch.device,

@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ..data.demo import ensure_demo_dataset
-from ..data.lists import read_data_list, write_data_list
+from ..data.lists import VideoRecord, read_data_list, write_data_list
 from ..data.settings import DataSettings
 from . import finetune, pretrain
 
@@ -72,7 +72,7 @@ class BenchmarkSettings:
 Compose = Callable[[str, list[str]], DictConfig]
 
 
-def labelled_subset(records, classes: int, per_class: int, seed: int) -> list[tuple[str, int]]:
+def labelled_subset(records: Sequence[VideoRecord], classes: int, per_class: int, seed: int) -> list[tuple[str, int]]:
     """``per_class`` videos of each class, drawn without replacement from ``seed``; the
     smaller budgets of a seed are the start of its larger ones (nested subsets)."""
     rng = np.random.default_rng([seed, 0x1AB])
@@ -182,7 +182,7 @@ def markdown_table(results: dict) -> str:
 def draw_accuracy_plot(results: dict, path: Path) -> None:
     """Test top-1 against labels per class: one line per method and initialisation
     (the mean of the seeds), the seeds' range shaded."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # only for the plot: matplotlib is slow to import
     from matplotlib.figure import Figure
 
     settings, runs = results["settings"], results["runs"]

@@ -25,7 +25,7 @@ class RunDir(RunFiles):
 
 
 def hydra_output_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.hydra_config import HydraConfig  # only when no run_dir is given: callers outside a Hydra app never need it
 
     return Path(HydraConfig.get().runtime.output_dir)
 

@@ -40,7 +40,7 @@ def lock_run_folder(folder: str | Path) -> None:
     if folder in _held:
         return
     try:
-        import fcntl
+        import fcntl  # POSIX only; elsewhere the lock is skipped
     except ImportError:  # not POSIX: no advisory locks, run unguarded
         return
     folder.mkdir(parents=True, exist_ok=True)
