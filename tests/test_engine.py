@@ -74,3 +74,30 @@ def test_device_and_precision():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_cpu_adamw_is_fused_and_skips_non_finite_steps_on_the_device():
+    # The fused kernel is the CPU default (torch >= 2.4); a non-finite loss must leave the
+    # weights as they were through its found_inf path, and a finite one must move them.
+    from video_mae.distributed import DistContext
+    from video_mae.engine.optim import fused_adamw_default
+    from video_mae.engine.optimizer_step import GuardedOptimizerStep
+
+    model = torch.nn.Linear(4, 3)
+    optimizer = build_adamw(model, OptimSettings(), 1e-2, torch.device("cpu"))
+    fused = fused_adamw_default(torch.device("cpu"))
+    assert fused == (torch.torch_version.TorchVersion(torch.__version__) >= (2, 4))
+    assert all(group["fused"] == fused for group in optimizer.param_groups)
+    step = GuardedOptimizerStep(optimizer, None, None, DistContext())
+    assert step.sync_free == fused
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = model(torch.randn(2, 4)).sum() * float("nan")
+    loss.backward()
+    finite, _ = step(loss.detach())
+    assert not bool(finite)
+    assert all(torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    loss = model(torch.randn(2, 4)).sum()
+    loss.backward()
+    finite, _ = step(loss.detach())
+    assert bool(finite)
+    assert not any(torch.equal(b, p) for b, p in zip(before, model.parameters()))
