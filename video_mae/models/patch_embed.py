@@ -46,7 +46,7 @@ class PatchEmbed3D(nn.Module):
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"expected clips of shape [B, C, T, H, W] = [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
 
-    def _tubelets(self, x: torch.Tensor) -> torch.Tensor:
+    def tubelets(self, x: torch.Tensor) -> torch.Tensor:
         """[B, N, C * t * p * p]: each tubelet's pixels in the order of the kernel's weights."""
         self._check(x)
         t, p = self.tubelet_size, self.patch_size
@@ -57,13 +57,13 @@ class PatchEmbed3D(nn.Module):
         # sums): on 2 CPU cores, a batch of 4 16 x 112 px clips into 384 channels took 10.4 ms
         # as oneDNN's conv3d and 1.8 ms this way in bf16 (6.6 and 5.9 ms in fp32), and the
         # convolution's bf16 backward is slower still.
-        return F.linear(self._tubelets(x), self.proj.weight.flatten(1), self.proj.bias)
+        return F.linear(self.tubelets(x), self.proj.weight.flatten(1), self.proj.bias)
 
     def forward_visible(self, x: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
         """Tokens of the tubelets in ``ids_keep`` only [B, n_keep, D]: the tubelets are
         gathered first and projected as one matrix product, so masked ones (90% in
         pretraining) cost nothing. Equal to ``forward(x)`` gathered at ``ids_keep``."""
-        patches = self._tubelets(x)
+        patches = self.tubelets(x)
         patches = torch.gather(patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
         return F.linear(patches, self.proj.weight.flatten(1), self.proj.bias)
 
