@@ -96,12 +96,13 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
     with task_session(train.device, train.precision, int(cfg.model.encoder.embed_dim)) as session:
-        return _finetune(cfg, open_training_run(cfg, run_dir, train, RESUME_FREE_KEYS, session), train, data, optim)
+        return _finetune(cfg, open_training_run(cfg, run_dir, (train, data, optim), RESUME_FREE_KEYS, session))
 
 
-def _build_model(cfg: DictConfig, run: TrainingRun, data: DataSettings, num_classes: int) -> tuple[torch.nn.Module, list[int] | None]:
+def _build_model(cfg: DictConfig, run: TrainingRun, num_classes: int) -> tuple[torch.nn.Module, list[int] | None]:
     """The classifier, with the pretrained encoder's weights in a new run (a resumed one
     reloads its own), and the pretraining grid its positions are resampled from (None: the same)."""
+    data = run.data
     pretrained_state = load_checkpoint(cfg.pretrained) if cfg.pretrained else None
     grid = None
     if pretrained_state is not None:
@@ -116,7 +117,8 @@ def _build_model(cfg: DictConfig, run: TrainingRun, data: DataSettings, num_clas
     return model, grid
 
 
-def _finetune(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: DataSettings, optim: OptimSettings) -> dict:
+def _finetune(cfg: DictConfig, run: TrainingRun) -> dict:
+    train, data, optim = run.train, run.data, run.optim
     device, context, precision = run.session.device, run.session.context, run.session.precision
     eval_settings: EvalSettings = instantiate(cfg.eval, _convert_="all")
     train_records, val_records = data.records()
@@ -125,13 +127,13 @@ def _finetune(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: Dat
     run.logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", num_classes))
     if val_records:
         run.logger.log("data_check", step=0, **check_list(val_records, data.val_list or "demo validation list", num_classes))
-    model, grid = _build_model(cfg, run, data, num_classes)
+    model, grid = _build_model(cfg, run, num_classes)
     model.to(device)
     if train.fsdp and context.distributed:
         if cfg.ema is not None:
             raise ValueError("ema is not supported with train.fsdp=true (the average would be sharded too)")
         shard_model(model)
-    plan = run.plan(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim)
+    plan = run.plan(model, train_records, instantiate(cfg.augment, _convert_="all"))
 
     mixup: VideoMixup = instantiate(cfg.mixup, num_classes=num_classes, seed=train.seed)
     if mixup.active and (train.batch_size * data.clips_per_video) % 2:
@@ -177,13 +179,13 @@ def _finetune(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: Dat
         run.curves.epoch_end()
 
     hooks = TrainHooks(on_epoch_end=on_epoch_end, on_step_end=(lambda step: ema.update(model, step)) if ema is not None else None)
-    trainer = run.trainer(model, loss_fn, plan, data, optim, train, hooks, extras)
-    run.announce(plan, optim, f"{num_classes} classes, {len(train_records)} training videos")
+    trainer = run.trainer(model, loss_fn, plan, hooks, extras)
+    run.announce(plan, f"{num_classes} classes, {len(train_records)} training videos")
     if run.folder.resume_from is not None:
         trainer.resume(run.folder.resume_from)
     else:
         run.log_start(
-            plan, train, optim,
+            plan,
             {
                 "val_videos": len(val_records or []),
                 "num_classes": num_classes,

@@ -107,10 +107,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     data: DataSettings = instantiate(cfg.data, _convert_="all")
     optim: OptimSettings = instantiate(cfg.optim, _convert_="all")
     with task_session(train.device, train.precision, int(cfg.model.encoder.embed_dim)) as session:
-        return _pretrain(cfg, open_training_run(cfg, run_dir, train, RESUME_FREE_KEYS, session), train, data, optim)
+        return _pretrain(cfg, open_training_run(cfg, run_dir, (train, data, optim), RESUME_FREE_KEYS, session))
 
 
-def _pretrain(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: DataSettings, optim: OptimSettings) -> dict:
+def _pretrain(cfg: DictConfig, run: TrainingRun) -> dict:
+    train, data = run.train, run.data
     device, context = run.session.device, run.session.context
     model = build_model(cfg, data).to(device)
     if train.fsdp and context.distributed:
@@ -118,7 +119,7 @@ def _pretrain(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: Dat
 
     train_records, val_records = data.records()
     run.logger.log("data_check", step=0, **check_list(train_records, data.train_list or "demo training list", None))
-    plan = run.plan(model, train_records, data, instantiate(cfg.augment, _convert_="all"), train, optim)
+    plan = run.plan(model, train_records, instantiate(cfg.augment, _convert_="all"))
     if context.distributed:
         # Rank r holds videos r, r + W, ... of each global micro-batch, k clips each.
         k, per_rank = data.clips_per_video, train.batch_size
@@ -162,8 +163,8 @@ def _pretrain(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: Dat
                 save_png(picture, run.path / "reconstructions" / f"epoch_{epoch + 1:04d}.png", scale=2)
         run.curves.epoch_end()
 
-    trainer = run.trainer(model, mae_loss, plan, data, optim, train, TrainHooks(on_epoch_end=on_epoch_end))
-    run.announce(plan, optim, f"{len(train_records)} training videos")
+    trainer = run.trainer(model, mae_loss, plan, TrainHooks(on_epoch_end=on_epoch_end))
+    run.announce(plan, f"{len(train_records)} training videos")
     saved_state = run.folder.resume_from
     if saved_state is not None:
         trainer.resume(saved_state)
@@ -173,7 +174,7 @@ def _pretrain(cfg: DictConfig, run: TrainingRun, train: TrainSettings, data: Dat
             log.info("resuming from %s: epoch %d, step %d", saved_state, trainer.epoch + 1, trainer.step)
     else:
         run.log_start(
-            plan, train, optim,
+            plan,
             {
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "visible_tokens": model.masking.num_visible(model.encoder.grid),

@@ -47,9 +47,13 @@ class TrainingPlan:
 @dataclass
 class TrainingRun:
     """A training task's opened run folder with what writes into it: the log (``log.jsonl``,
-    TensorBoard, W&B), the unreadable-video list and the curves, on ``session``."""
+    TensorBoard, W&B), the unreadable-video list and the curves, on ``session``, with the
+    run's ``train``, ``data`` and ``optim`` settings."""
 
     session: TaskSession
+    train: TrainSettings
+    data: DataSettings
+    optim: OptimSettings
     folder: RunDir
     logger: RunLogger
     bad_videos: BadVideoLog
@@ -59,18 +63,11 @@ class TrainingRun:
     def path(self) -> Path:
         return self.folder.path
 
-    def plan(
-        self,
-        model: torch.nn.Module,
-        records: Sequence[VideoRecord],
-        data: DataSettings,
-        augment: ClipTransform,
-        train: TrainSettings,
-        optim: OptimSettings,
-    ) -> TrainingPlan:
+    def plan(self, model: torch.nn.Module, records: Sequence[VideoRecord], augment: ClipTransform) -> TrainingPlan:
         """The training set, steps per epoch, learning rate for the global batch, schedule,
         optimizer and per-epoch loaders of ``model`` on ``records``."""
         context, device = self.session.context, self.session.device
+        train, data, optim = self.train, self.data, self.optim
         dataset = training_dataset(records, data, augment, seed=train.seed, bad_videos=self.bad_videos)
         # Whole optimizer steps only: the remainder of an epoch is dropped.
         accum = train.resolved_accum_steps(context.world_size)
@@ -113,19 +110,16 @@ class TrainingRun:
         model: torch.nn.Module,
         loss_fn: LossFn,
         plan: TrainingPlan,
-        data: DataSettings,
-        optim: OptimSettings,
-        train: TrainSettings,
         hooks: TrainHooks,
         extras: dict | None = None,
     ) -> Trainer:
         return Trainer(
             model=model,
             loss_fn=loss_fn,
-            optimization=Optimization(plan.optimizer, plan.schedule, clip_grad=optim.clip_grad),
-            data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(data.mean, data.std)),
+            optimization=Optimization(plan.optimizer, plan.schedule, clip_grad=self.optim.clip_grad),
+            data=TrainData(plan.loaders, plan.micro_batches_per_epoch, normalizer=ClipNormalizer(self.data.mean, self.data.std)),
             output=RunOutput(self.path, self.logger, self.folder.config),
-            settings=train,
+            settings=self.train,
             device=self.session.device,
             precision=self.session.precision,
             context=self.session.context,
@@ -133,16 +127,16 @@ class TrainingRun:
             extras=extras,
         )
 
-    def announce(self, plan: TrainingPlan, optim: OptimSettings, videos: str) -> None:
+    def announce(self, plan: TrainingPlan, videos: str) -> None:
         """Where the run runs and how it steps, on the console (``videos`` says what it trains on)."""
         session = self.session
         log.info("run directory: %s", self.path)
         log.info(
             "%s, %s; %s, %d steps per epoch; lr %.3g (base_lr %.3g x global batch %d / 256)",
-            session.device, session.precision, videos, plan.steps_per_epoch, plan.peak_lr, optim.base_lr, plan.global_batch,
+            session.device, session.precision, videos, plan.steps_per_epoch, plan.peak_lr, self.optim.base_lr, plan.global_batch,
         )  # fmt: skip
 
-    def log_start(self, plan: TrainingPlan, train: TrainSettings, optim: OptimSettings, task_fields: dict) -> None:
+    def log_start(self, plan: TrainingPlan, task_fields: dict) -> None:
         """A new run's ``start`` record in the log, with the task's own ``task_fields``."""
         session = self.session
         self.logger.log(
@@ -153,9 +147,9 @@ class TrainingRun:
             train_videos=len(plan.dataset),
             global_batch=plan.global_batch,
             ranks=session.context.world_size,
-            batch_per_rank=train.batch_size,
+            batch_per_rank=self.train.batch_size,
             accum_steps=plan.accum_steps,
-            base_lr=optim.base_lr,
+            base_lr=self.optim.base_lr,
             lr=plan.peak_lr,
             min_lr=plan.final_lr,
             steps_per_epoch=plan.steps_per_epoch,
@@ -166,13 +160,21 @@ class TrainingRun:
 
 
 def open_training_run(
-    cfg: DictConfig, run_dir: str | Path | None, train: TrainSettings, free_keys: Sequence[str], session: TaskSession
+    cfg: DictConfig,
+    run_dir: str | Path | None,
+    settings: tuple[TrainSettings, DataSettings, OptimSettings],
+    free_keys: Sequence[str],
+    session: TaskSession,
 ) -> TrainingRun:
-    """Opens (or reopens, to resume) the run folder, with its log, on every rank (only the
-    first writes), and seeds the model's initialisation with ``train.seed``."""
+    """Opens (or reopens, to resume) the run folder of ``cfg``, with its log, on every rank
+    (only the first writes), and seeds the model's initialisation with the train settings'
+    seed. ``settings``: ``cfg``'s train, data and optim sections, built."""
+    train, data, optim = settings
     main = session.context.is_main
     folder = open_run_dir(cfg, run_dir, train.resume, free_keys, write=main)
     barrier(session.context)
     torch.manual_seed(train.seed)
     logger = RunLogger(folder.path, tensorboard=train.tensorboard, enabled=main, wandb=train.wandb, config=folder.config)
-    return TrainingRun(session, folder, logger, BadVideoLog(folder.bad_videos), CurvesPainter(folder.path, enabled=main))
+    return TrainingRun(
+        session, train, data, optim, folder, logger, BadVideoLog(folder.bad_videos), CurvesPainter(folder.path, enabled=main)
+    )
