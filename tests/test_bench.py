@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import indexed_frames
 
+from video_mae.bench.timing import interleaved_medians
 from video_mae.data.prep.encode import write_mp4
 
 CLI = str(Path(sys.executable).parent / "vmae-bench")
@@ -30,6 +33,34 @@ def test_models_bench_times_every_workload(tmp_path):
     # Decoder masking does less work per clip than the plain step.
     assert rows[1]["gflop_per_clip"] < rows[0]["gflop_per_clip"]
     assert "| pretrain step | ours |" in result.stdout
+
+
+def test_models_bench_times_ours_and_transformers_in_turns(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "models.json"
+    subprocess.run(
+        [CLI, "models", "--model", "vit_tiny", "--frames", "4", "--size", "32", "--batch", "2", "--precision", "fp32",
+         "--device", "cpu", "--warmup", "1", "--repeats", "2", "--json", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [(r["name"], r["implementation"]) for r in json.loads(out.read_text())["results"]]
+    assert rows == [("pretrain step", "ours"), ("embedding forward", "ours"), ("finetune step", "ours"),
+                    ("pretrain step", "transformers (sdpa)"), ("embedding forward", "transformers (sdpa)")]  # fmt: skip
+
+
+def test_interleaved_medians_alternates_the_timed_calls():
+    calls = []
+
+    def slow():
+        calls.append("slow")
+        time.sleep(0.02)
+
+    def fast():
+        calls.append("fast")
+
+    slow_s, fast_s = interleaved_medians([slow, fast], torch.device("cpu"), warmup=1, repeats=3)
+    assert calls == ["slow", "fast"] + ["slow", "fast"] * 3  # warm-up once each, then in turns
+    assert slow_s >= 0.02 > fast_s
 
 
 def test_cost_sweep_covers_every_shape_on_both_sides(tmp_path):

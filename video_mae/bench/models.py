@@ -3,10 +3,12 @@ the fine-tuning step, ours and (when installed) transformers' VideoMAE on the sa
 architecture.
 
 Every timing warms up first, synchronises the device around each repeat and reports the
-median. FLOPs are counted once per workload with PyTorch's ``FlopCounterMode`` (matrix
-products and attention), so achieved TFLOP/s and the fraction of a measured matmul peak
-mean the same thing on every device. Memory is measured in a pass of its own: the CPU
-measure samples from a thread, which must not run beside the timed repeats.
+median; ours and transformers' runs of a workload are timed in turns, one call of each per
+round, so that a drift in the machine's speed slows both alike. FLOPs are counted once per
+workload with PyTorch's ``FlopCounterMode`` (matrix products and attention), so achieved
+TFLOP/s and the fraction of a measured matmul peak mean the same thing on every device.
+Memory is measured in a pass of its own: the CPU measure samples from a thread, which must
+not run beside the timed repeats.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..engine.optim import fused_adamw_default
 from ..masking import Mask, RunningCellMasking
 from ..models.build import build_classifier, build_mae
 from ..models.mae import MaskedAutoencoder
-from .timing import PeakMemory, count_flops, matmul_peak_tflops, median_seconds
+from .timing import PeakMemory, count_flops, interleaved_medians, matmul_peak_tflops
 
 
 @dataclass
@@ -41,6 +43,20 @@ class Timing:
     tflops: float
     peak_fraction: float | None
     peak_memory_gib: float | None
+
+
+@dataclass
+class _Workload:
+    """A workload ready to time: what to call, on which module in which mode, and what
+    its first calls measured (FLOPs, memory)."""
+
+    name: str
+    impl: str
+    module: nn.Module
+    training: bool
+    run: Callable[[], object]
+    flops: int
+    memory_gib: float | None
 
 
 def bench_model_config(preset: dict, frames: int, image: int, tubelet: int) -> dict:
@@ -111,7 +127,6 @@ def bench_models(
     grid = ours.encoder.grid
     mask: Mask = ours.masking(batch, grid, device=device, generator=torch.Generator(device=device).manual_seed(0))
     fused = fused_adamw_default(device)  # both implementations step with the same AdamW
-    results: list[Timing] = []
 
     def step_fn(model: nn.Module, loss_of: Callable[[], torch.Tensor]) -> Callable[[], None]:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=fused)
@@ -125,26 +140,38 @@ def bench_models(
 
         return step
 
-    def measure(name: str, impl: str, fn: Callable[[], object], flop_fn: Callable[[], object]) -> None:
+    def measure(
+        name: str, impl: str, module: nn.Module, training: bool, run: Callable[[], object], flop_fn: Callable[[], object]
+    ) -> _Workload:
         # Memory over the first calls (later ones reuse what they allocated: AdamW's state
-        # comes with the first step), then the timing with no sampler thread beside it.
+        # comes with the first step); the timing comes later, with no sampler thread beside it.
+        module.train(training)
         with PeakMemory(device) as memory:
             flops = count_flops(flop_fn)
-            fn()
-        seconds = median_seconds(fn, device, warmup, repeats)
-        results.append(_timing(name, impl, seconds, batch, flops, peak, memory.gib))
+            run()
+        return _Workload(name, impl, module, training, run, flops, memory.gib)
+
+    def timed(group: list[_Workload]) -> list[Timing]:
+        """The same workload of each implementation, timed in turns."""
+        for workload in group:
+            workload.module.train(workload.training)  # the modules of a group are distinct
+        seconds = interleaved_medians([w.run for w in group], device, warmup, repeats)
+        return [_timing(w.name, w.impl, s, batch, w.flops, peak, w.memory_gib) for w, s in zip(group, seconds, strict=True)]
 
     runner = torch.compile(ours) if compile_model else ours
     impl = "ours (compiled)" if compile_model else "ours"
-    ours.train()
-    measure("pretrain step", impl, step_fn(ours, lambda: runner(video, mask=mask).loss), lambda: ours(video, mask=mask).loss.backward())
+    step = measure(
+        "pretrain step", impl, ours, True,
+        step_fn(ours, lambda: runner(video, mask=mask).loss), lambda: ours(video, mask=mask).loss.backward(),
+    )  # fmt: skip
     ours.zero_grad(set_to_none=True)
-    if decoder_mask_ratio > 0:
+    decoder_masked: list[Timing] = []
+    if decoder_mask_ratio > 0:  # ours only, so timed at once: the plain step needs the masking off
         ours.decoder_masking = RunningCellMasking(decoder_mask_ratio)
-        measure(
-            f"pretrain step, decoder mask {decoder_mask_ratio:g}", impl,
+        decoder_masked = timed([measure(
+            f"pretrain step, decoder mask {decoder_mask_ratio:g}", impl, ours, True,
             step_fn(ours, lambda: runner(video, mask=mask).loss), lambda: ours(video, mask=mask).loss.backward(),
-        )  # fmt: skip
+        )])  # fmt: skip
         ours.decoder_masking = None
         ours.zero_grad(set_to_none=True)
     encoder = ours.encoder
@@ -155,40 +182,39 @@ def bench_models(
         with autocast(device, precision):
             return encode(video).mean(dim=1)
 
-    ours.eval()
-    measure("embedding forward", impl, embed, embed)
-    if finetune:
+    embedding = measure("embedding forward", impl, ours, False, embed, embed)
+    finetuned: list[Timing] = []
+    if finetune:  # ours only: timed at once and freed before transformers' model is built
         classifier = build_classifier(model["encoder"], num_classes, {"mean_pooling": True}).to(device)
         classifier_run = torch.compile(classifier) if compile_model else classifier
         labels = torch.randint(num_classes, (batch,), device=device)
-        classifier.train()
-        measure(
-            "finetune step", impl,
+        finetuned = timed([measure(
+            "finetune step", impl, classifier, True,
             step_fn(classifier, lambda: F.cross_entropy(classifier_run(video).float(), labels)),
             lambda: F.cross_entropy(classifier(video).float(), labels).backward(),
-        )  # fmt: skip
+        )])  # fmt: skip
         del classifier, classifier_run
 
+    pairs = [[step], [embedding]]
     hf = build_transformers(ours, model) if with_transformers else None
     if hf is not None:
         hf = hf.to(device)
         pixels = video.permute(0, 2, 1, 3, 4).contiguous()
-        hf.train()
-        measure(
-            "pretrain step", "transformers (sdpa)",
+        pairs[0].append(measure(
+            "pretrain step", "transformers (sdpa)", hf, True,
             step_fn(hf, lambda: hf(pixels, bool_masked_pos=mask.mask).loss),
             lambda: hf(pixels, bool_masked_pos=mask.mask).loss.backward(),
-        )  # fmt: skip
+        ))  # fmt: skip
         hf.zero_grad(set_to_none=True)
-        hf.eval()
 
         @torch.no_grad()
         def hf_embed() -> torch.Tensor:
             with autocast(device, precision):
                 return hf.videomae(pixels).last_hidden_state.mean(dim=1)
 
-        measure("embedding forward", "transformers (sdpa)", hf_embed, hf_embed)
-    return results, peak
+        pairs[1].append(measure("embedding forward", "transformers (sdpa)", hf, False, hf_embed, hf_embed))
+    (step_t, *hf_step_t), (embed_t, *hf_embed_t) = (timed(pair) for pair in pairs)
+    return [step_t, *decoder_masked, embed_t, *finetuned, *hf_step_t, *hf_embed_t], peak
 
 
 def timings_table(results: list[Timing], peak: float) -> str:
