@@ -177,7 +177,16 @@ def test_extraction_benchmark_times_both_sides_on_the_same_frames(tiny_checkpoin
     assert [t["implementation"] for t in report["timings"]] == ["ours", "transformers"]
     assert all(t["videos"] == 6 and t["total_s"] > 0 and t["decode_s"] > 0 and t["forward_s"] > 0 for t in report["timings"])
     assert report["cosine_gap"] < 1e-3  # the same model on the same frames: the same embeddings
-    # Decoding in a worker beside the forward gives the same embeddings.
+    # Decoding in a worker beside the forward gives the same embeddings; two rounds, in turns.
     assert bench(["extract", "--checkpoint", str(tiny_checkpoints["pretrain"]), "--videos", "6", "--batch", "4",
-                  "--workers", "1", "--json", str(out)]) == 0  # fmt: skip
+                  "--workers", "1", "--rounds", "2", "--json", str(out)]) == 0  # fmt: skip
     assert json.loads(out.read_text())["cosine_gap"] < 1e-3
+    assert bench(["extract", "--checkpoint", str(tiny_checkpoints["pretrain"]), "--rounds", "0"]) == 2
+    assert "--rounds must be at least 1" in capsys.readouterr().err
+
+
+def test_extraction_rounds_report_the_median_of_each_measure():
+    from video_mae.bench.extract import ExtractTiming, _median_round
+
+    rounds = [ExtractTiming("ours", 8, 10.0, 2.0, 7.0), ExtractTiming("ours", 8, 30.0, 1.0, 9.0), ExtractTiming("ours", 8, 12.0, 3.0, 8.0)]
+    assert _median_round(rounds) == ExtractTiming("ours", 8, 12.0, 2.0, 8.0)

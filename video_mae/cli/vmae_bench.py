@@ -112,6 +112,9 @@ def bench(argv: list[str] | None = None) -> int:
         help="our side decodes frames with a short side >= 1.5x this scaled down to it (e.g. the --size)",
     )
     extract.add_argument("--no-transformers", action="store_true", help="time our side only")
+    extract.add_argument(
+        "--rounds", type=int, default=1, help="the two sides take turns this many times; each measure is the median (default 1)"
+    )
     extract.add_argument("--json", type=Path)
     learning = commands.add_parser(
         "learning", help="does pretraining pay off: fine-tuning and probes with few labels, pretrained vs random init (demo data)"
@@ -320,10 +323,13 @@ def _extract(args: argparse.Namespace) -> int:
     except (ValueError, CheckpointError, DataListError) as err:
         print(f"vmae-bench: error: {err}", file=sys.stderr)
         return 2
+    if args.rounds < 1:
+        print(f"vmae-bench: error: --rounds must be at least 1, got {args.rounds}", file=sys.stderr)
+        return 2
     wanted = [records[i % len(records)] for i in range(args.videos)]
     wanted = [VideoRecord(row=i, path=r.path, label=r.label) for i, r in enumerate(wanted)]
     precision = resolve_precision(args.precision, device, int(model.encoder.embed_dim))
-    timings, gap = bench_extract(model, config, wanted, data, device, precision, args.batch, not args.no_transformers)
+    timings, gap = bench_extract(model, config, wanted, data, device, precision, args.batch, not args.no_transformers, args.rounds)
     print(f"{len(wanted)} videos, {data.num_frames} frames every {data.sampling_rate}, {data.crop_size} px, "
           f"{int(model.encoder.embed_dim)} wide, {precision} on {torch_device_name(device)}")  # fmt: skip
     print(extract_table(timings))
