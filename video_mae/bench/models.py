@@ -14,7 +14,7 @@ not run beside the timed repeats.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -152,12 +152,12 @@ def bench_models(
             run()
         return _Workload(name, impl, module, training, run, flops, memory.gib)
 
-    def timed(group: list[_Workload]) -> list[Timing]:
-        """The same workload of each implementation, timed in turns."""
+    def timed(group: list[_Workload]) -> list[tuple[_Workload, float]]:
+        """The same workload of each implementation, timed in turns: (workload, seconds)."""
         for workload in group:
             workload.module.train(workload.training)  # the modules of a group are distinct
         seconds = interleaved_medians([w.run for w in group], device, warmup, repeats)
-        return [_timing(w.name, w.impl, s, batch, w.flops, peak, w.memory_gib) for w, s in zip(group, seconds, strict=True)]
+        return list(zip(group, seconds, strict=True))
 
     runner = torch.compile(ours) if compile_model else ours
     impl = "ours (compiled)" if compile_model else "ours"
@@ -166,7 +166,7 @@ def bench_models(
         step_fn(ours, lambda: runner(video, mask=mask).loss), lambda: ours(video, mask=mask).loss.backward(),
     )  # fmt: skip
     ours.zero_grad(set_to_none=True)
-    decoder_masked: list[Timing] = []
+    decoder_masked: list[tuple[_Workload, float]] = []
     if decoder_mask_ratio > 0:  # ours only, so timed at once: the plain step needs the masking off
         ours.decoder_masking = RunningCellMasking(decoder_mask_ratio)
         decoder_masked = timed([measure(
@@ -184,7 +184,7 @@ def bench_models(
             return encode(video).mean(dim=1)
 
     embedding = measure("embedding forward", impl, ours, False, embed, embed)
-    finetuned: list[Timing] = []
+    finetuned: list[tuple[_Workload, float]] = []
     if finetune:  # ours only: timed at once and freed before transformers' model is built
         classifier = build_classifier(model["encoder"], num_classes, {"mean_pooling": True}).to(device)
         classifier_run = torch.compile(classifier) if compile_model else classifier
@@ -215,11 +215,11 @@ def bench_models(
 
         pairs[1].append(measure("embedding forward", "transformers (sdpa)", hf, False, hf_embed, hf_embed))
     (step_t, *hf_step_t), (embed_t, *hf_embed_t) = (timed(pair) for pair in pairs)
-    timings = [step_t, *decoder_masked, embed_t, *finetuned, *hf_step_t, *hf_embed_t]
     # Measured again at the end, and the higher rate kept: on a shared CPU the rate at the
     # start alone read 0.10 to 0.18 TFLOP/s (fp32) between runs of the same command here.
     peak = max(peak, matmul_peak_tflops(device, precision))
-    return [replace(t, peak_fraction=t.tflops / peak if peak else None) for t in timings], peak
+    ordered = [step_t, *decoder_masked, embed_t, *finetuned, *hf_step_t, *hf_embed_t]
+    return [_timing(w.name, w.impl, seconds, batch, w.flops, peak, w.memory_gib) for w, seconds in ordered], peak
 
 
 def timings_table(results: list[Timing], peak: float) -> str:

@@ -295,6 +295,9 @@ def _extract(args: argparse.Namespace) -> int:
     from ..data.settings import DataSettings
     from ..engine.device import resolve_device, resolve_precision
 
+    if args.rounds < 1:  # before the checkpoint is loaded
+        print(f"vmae-bench: error: --rounds must be at least 1, got {args.rounds}", file=sys.stderr)
+        return 2
     try:
         device = resolve_device(args.device)
         if args.checkpoint is not None:
@@ -322,9 +325,6 @@ def _extract(args: argparse.Namespace) -> int:
             records = val_records or train_records
     except (ValueError, CheckpointError, DataListError) as err:
         print(f"vmae-bench: error: {err}", file=sys.stderr)
-        return 2
-    if args.rounds < 1:
-        print(f"vmae-bench: error: --rounds must be at least 1, got {args.rounds}", file=sys.stderr)
         return 2
     wanted = [records[i % len(records)] for i in range(args.videos)]
     wanted = [VideoRecord(row=i, path=r.path, label=r.label) for i, r in enumerate(wanted)]
