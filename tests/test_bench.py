@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import indexed_frames
 
-from video_mae.bench.timing import interleaved_medians
+from video_mae.bench.timing import interleaved_medians, matmul_peak_tflops
 from video_mae.data.prep.encode import write_mp4
 
 CLI = str(Path(sys.executable).parent / "vmae-bench")
@@ -61,6 +61,14 @@ def test_interleaved_medians_alternates_the_timed_calls():
     slow_s, fast_s = interleaved_medians([slow, fast], torch.device("cpu"), warmup=1, repeats=3)
     assert calls == ["slow", "fast"] + ["slow", "fast"] * 3  # warm-up once each, then in turns
     assert slow_s >= 0.02 > fast_s
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_matmul_peak_is_a_finite_rate_in_either_format(precision):
+    # Both forms (a @ b and the linear layers' op) are timed or screened; bf16 runs on
+    # every CPU, natively or in PyTorch's fallback kernels.
+    peak = matmul_peak_tflops(torch.device("cpu"), precision, size=128, repeats=2)
+    assert 0 < peak < 1e3
 
 
 def test_cost_sweep_covers_every_shape_on_both_sides(tmp_path):

@@ -76,6 +76,20 @@ def test_device_and_precision():
             resolve_device("cuda")
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch, caplog, native):
+    # The capability probe is replaced so that both branches run on any CPU.
+    monkeypatch.setattr("video_mae.engine.device.cpu_has_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="video_mae.engine.device"):
+        assert resolve_precision("bf16", torch.device("cpu"), 384) == "bf16"
+        assert resolve_precision("fp32", torch.device("cpu"), 384) == "fp32"
+        assert resolve_precision("auto", torch.device("cpu"), 384) == ("bf16" if native else "fp32")
+    warned = [r.getMessage() for r in caplog.records if "without native bf16" in r.getMessage()]
+    assert len(warned) == (0 if native else 1)
+    if warned:
+        assert "precision=auto" in warned[0]
+
+
 def test_cpu_adamw_is_fused_and_skips_non_finite_steps_on_the_device():
     # The fused kernel is the CPU default (torch >= 2.4); a non-finite loss must leave the
     # weights as they were through its found_inf path, and a finite one must move them.
