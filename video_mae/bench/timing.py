@@ -59,6 +59,7 @@ def matmul_peak_tflops(device: torch.device, precision: str, size: int | None = 
     is not timed at full size (one 2048-square bf16 ``a @ b`` took 58 s there)."""
     size = size or (8192 if device.type == "cuda" else 2048)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+
     def forms(n: int) -> list[Callable[[], object]]:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
