@@ -53,8 +53,8 @@ def matmul_peak_tflops(device: torch.device, precision: str, size: int | None = 
     at 1024 the CPU rate varied by 2x between calls of one run here), the faster of
     ``a @ b`` and ``F.linear(a, b)`` (the layers' op, the second factor transposed).
     On a CPU without native bf16 the two take different fallback kernels: on an AVX2
-    EPYC here 1.0 GFLOP/s for ``a @ b`` and 18 for the linear in bf16, so ``a @ b`` alone
-    put our models at 10-36x "the peak". The forms are first screened on products a
+    EPYC here, in bf16, 0.3-1.4 GFLOP/s for ``a @ b`` (256 to 2048 square) and 18-22 for
+    the linear, so ``a @ b`` alone put our models at 10-36x "the peak". The forms are first screened on products a
     quarter of the size: one more than twice as slow as the other cannot be the peak and
     is not timed at full size (one 2048-square bf16 ``a @ b`` took 58 s there)."""
     size = size or (8192 if device.type == "cuda" else 2048)
